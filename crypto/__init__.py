@@ -1,0 +1,1 @@
+"""unigate's crypto core: pure, synchronous, libsodium underneath (see docs/protocol.md)."""
