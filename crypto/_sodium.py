@@ -46,6 +46,9 @@ _aead_idec = lib.crypto_aead_chacha20poly1305_ietf_decrypt
 _new = ffi.new
 _buffer = ffi.buffer
 _NULL = ffi.NULL
+# What a non-bytes argument makes ``len()``, hashlib or cffi raise; caught only around calls,
+# so the checks cost nothing on the fast path (zero-cost ``try`` since Python 3.11).
+_NOT_BYTES = (TypeError, OverflowError, ValueError)
 
 random_bytes: Callable[[int], bytes] = os.urandom
 
@@ -72,7 +75,9 @@ def deterministic_random(seed: bytes) -> Iterator[None]:
         random_bytes = saved
 
 
-def _need(value: object, length: int, what: str, error: type[Exception] = InvalidInputError) -> None:
+def _need(
+    value: object, length: int, what: str, error: type[Exception] = InvalidInputError
+) -> None:
     if not isinstance(value, bytes | bytearray | memoryview):
         raise error(f"{what} must be bytes")
     if len(value) != length:
@@ -89,20 +94,36 @@ def _need_bytes(value: object, what: str) -> None:
 
 def blake2b(data: bytes, key: bytes = b"", size: int = 32) -> bytes:
     """Keyed (or unkeyed) BLAKE2b; identical to libsodium's ``crypto_generichash``."""
-    if not 16 <= size <= BLAKE2B_MAX_BYTES:
-        raise InvalidInputError("BLAKE2b output must be 16..64 bytes")
-    if len(key) > BLAKE2B_MAX_BYTES:
-        raise InvalidKeyError("BLAKE2b key must be at most 64 bytes")
-    return _blake2b(data, key=key, digest_size=size).digest()
+    try:
+        if not 16 <= size <= BLAKE2B_MAX_BYTES:
+            raise InvalidInputError("BLAKE2b output must be 16..64 bytes")
+        if len(key) > BLAKE2B_MAX_BYTES:
+            raise InvalidKeyError("BLAKE2b key must be at most 64 bytes")
+        return _blake2b(data, key=key, digest_size=size).digest()
+    except _NOT_BYTES:
+        raise InvalidInputError("BLAKE2b data and key must be bytes, size an int") from None
 
 
 def generichash(data: bytes, key: bytes = b"", size: int = 32) -> bytes:
-    """libsodium's ``crypto_generichash`` itself (used to prove :func:`blake2b` equal to it)."""
-    if not 16 <= size <= BLAKE2B_MAX_BYTES or len(key) > BLAKE2B_MAX_BYTES:
-        raise InvalidInputError("generichash size or key length out of range")
+    """libsodium's ``crypto_generichash`` itself (used to prove :func:`blake2b` equal to it).
+
+    PyNaCl's cffi layer exports it as ``crypto_generichash_blake2b_salt_personal``; with no
+    salt and no personalization (NULL: libsodium zero-fills both) that is plain BLAKE2b.
+    """
+    _need_bytes(data, "generichash data")
+    _need_bytes(key, "generichash key")
+    if not isinstance(size, int) or not 16 <= size <= BLAKE2B_MAX_BYTES:
+        raise InvalidInputError("generichash output must be 16..64 bytes")
+    if len(key) > BLAKE2B_MAX_BYTES:
+        raise InvalidKeyError("generichash key must be at most 64 bytes")
     out = _new("unsigned char[]", size)
-    lib.crypto_generichash(out, size, data, len(data), key or _NULL, len(key))
-    return _buffer(out, size)[:]
+    rc = lib.crypto_generichash_blake2b_salt_personal(
+        out, size, bytes(data), len(data), bytes(key) or _NULL, len(key), _NULL, _NULL
+    )
+    if rc != 0:
+        raise InvalidInputError("generichash failed")
+    result: bytes = _buffer(out, size)[:]
+    return result
 
 
 # --------------------------------------------------------------------------- AEAD
@@ -110,33 +131,35 @@ def generichash(data: bytes, key: bytes = b"", size: int = 32) -> bytes:
 
 def aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, ad: bytes) -> bytes:
     """XChaCha20-Poly1305-IETF: ciphertext with its full 16-byte tag appended."""
-    if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES:
-        _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
-        _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
-    size = len(plaintext) + TAG_BYTES
-    out = _new("unsigned char[]", size)
     try:
+        if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES:
+            _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
+            _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
+        size = len(plaintext) + TAG_BYTES
+        out = _new("unsigned char[]", size)
         _aead_xenc(out, _NULL, plaintext, len(plaintext), ad, len(ad), _NULL, nonce, key)
-    except TypeError:
+    except _NOT_BYTES:
         raise InvalidInputError("AEAD arguments must be bytes") from None
-    return _buffer(out, size)[:]
+    result: bytes = _buffer(out, size)[:]
+    return result
 
 
 def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> bytes:
     """Open an XChaCha20-Poly1305-IETF ciphertext; :class:`AuthenticationError` if it fails."""
-    size = len(ciphertext) - TAG_BYTES
-    if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
-        _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
-        _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
-        raise AuthenticationError("ciphertext shorter than its tag")
-    out = _new("unsigned char[]", size or 1)
     try:
+        size = len(ciphertext) - TAG_BYTES
+        if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
+            _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
+            _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
+            raise AuthenticationError("ciphertext shorter than its tag")
+        out = _new("unsigned char[]", size or 1)
         rc = _aead_xdec(out, _NULL, _NULL, ciphertext, len(ciphertext), ad, len(ad), nonce, key)
-    except TypeError:
+    except _NOT_BYTES:
         raise InvalidInputError("AEAD arguments must be bytes") from None
     if rc != 0:
         raise AuthenticationError("AEAD authentication failed")
-    return _buffer(out, size)[:]
+    result: bytes = _buffer(out, size)[:]
+    return result
 
 
 def ietf_aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, ad: bytes) -> bytes:
@@ -149,7 +172,8 @@ def ietf_aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, ad: bytes) -> 
     out = _new("unsigned char[]", size)
     _aead_ienc(out, _NULL, bytes(plaintext), len(plaintext), bytes(ad), len(ad), _NULL,
                bytes(nonce), bytes(key))
-    return _buffer(out, size)[:]
+    result: bytes = _buffer(out, size)[:]
+    return result
 
 
 def ietf_aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> bytes:
@@ -166,7 +190,8 @@ def ietf_aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) ->
                     bytes(nonce), bytes(key))
     if rc != 0:
         raise AuthenticationError("AEAD authentication failed")
-    return _buffer(out, size)[:]
+    result: bytes = _buffer(out, size)[:]
+    return result
 
 
 # --------------------------------------------------------------------------- X25519
@@ -178,7 +203,8 @@ def x25519_public(secret: bytes) -> bytes:
     out = _new("unsigned char[]", X25519_BYTES)
     if lib.crypto_scalarmult_base(out, bytes(secret)) != 0:
         raise InvalidKeyError("X25519 secret key is unusable")
-    return _buffer(out, X25519_BYTES)[:]
+    result: bytes = _buffer(out, X25519_BYTES)[:]
+    return result
 
 
 def x25519_keypair() -> tuple[bytes, bytes]:
@@ -189,17 +215,18 @@ def x25519_keypair() -> tuple[bytes, bytes]:
 
 def x25519(secret: bytes, public: bytes) -> bytes:
     """X25519 shared secret. Low-order peer points (all-zero output) are rejected."""
-    if len(secret) != X25519_BYTES or len(public) != X25519_BYTES:
-        _need(secret, X25519_BYTES, "X25519 secret key", InvalidKeyError)
-        _need(public, X25519_BYTES, "X25519 public key", InvalidKeyError)
-    out = _new("unsigned char[]", X25519_BYTES)
     try:
+        if len(secret) != X25519_BYTES or len(public) != X25519_BYTES:
+            _need(secret, X25519_BYTES, "X25519 secret key", InvalidKeyError)
+            _need(public, X25519_BYTES, "X25519 public key", InvalidKeyError)
+        out = _new("unsigned char[]", X25519_BYTES)
         rc = lib.crypto_scalarmult(out, secret, public)
-    except TypeError:
+    except _NOT_BYTES:
         raise InvalidKeyError("X25519 keys must be bytes") from None
     if rc != 0:
         raise InvalidKeyError("X25519 produced an all-zero shared secret (low-order point)")
-    return _buffer(out, X25519_BYTES)[:]
+    result: bytes = _buffer(out, X25519_BYTES)[:]
+    return result
 
 
 # --------------------------------------------------------------------------- Ed25519
@@ -211,7 +238,9 @@ def ed25519_seed_keypair(seed: bytes) -> tuple[bytes, bytes]:
     pk = _new("unsigned char[]", ED25519_PUBLIC_BYTES)
     sk = _new("unsigned char[]", ED25519_SECRET_BYTES)
     lib.crypto_sign_seed_keypair(pk, sk, bytes(seed))
-    return _buffer(pk, ED25519_PUBLIC_BYTES)[:], _buffer(sk, ED25519_SECRET_BYTES)[:]
+    public: bytes = _buffer(pk, ED25519_PUBLIC_BYTES)[:]
+    secret: bytes = _buffer(sk, ED25519_SECRET_BYTES)[:]
+    return public, secret
 
 
 def ed25519_keypair() -> tuple[bytes, bytes]:
@@ -221,29 +250,28 @@ def ed25519_keypair() -> tuple[bytes, bytes]:
 
 def ed25519_sign(secret: bytes, message: bytes) -> bytes:
     """Detached 64-byte Ed25519 signature."""
-    if len(secret) != ED25519_SECRET_BYTES:
-        _need(secret, ED25519_SECRET_BYTES, "Ed25519 secret key", InvalidKeyError)
-    size = SIGNATURE_BYTES + len(message)
-    out = _new("unsigned char[]", size)
     try:
+        if len(secret) != ED25519_SECRET_BYTES:
+            _need(secret, ED25519_SECRET_BYTES, "Ed25519 secret key", InvalidKeyError)
+        size = SIGNATURE_BYTES + len(message)
+        out = _new("unsigned char[]", size)
         lib.crypto_sign(out, _NULL, message, len(message), secret)
-    except TypeError:
+    except _NOT_BYTES:
         raise InvalidInputError("Ed25519 arguments must be bytes") from None
-    return _buffer(out, SIGNATURE_BYTES)[:]
+    result: bytes = _buffer(out, SIGNATURE_BYTES)[:]
+    return result
 
 
 def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
     """Strict Ed25519 verification (canonical S, no small-order R or A); raises on failure."""
-    if len(public) != ED25519_PUBLIC_BYTES:
-        _need(public, ED25519_PUBLIC_BYTES, "Ed25519 public key", InvalidKeyError)
+    _need(public, ED25519_PUBLIC_BYTES, "Ed25519 public key", InvalidKeyError)
+    _need_bytes(message, "signed message")
+    _need_bytes(signature, "Ed25519 signature")
     if len(signature) != SIGNATURE_BYTES:
         raise SignatureError("Ed25519 signature must be 64 bytes")
-    try:
-        signed = bytes(signature) + bytes(message)
-        out = _new("unsigned char[]", len(signed))
-        rc = lib.crypto_sign_open(out, _NULL, signed, len(signed), bytes(public))
-    except TypeError:
-        raise InvalidInputError("Ed25519 arguments must be bytes") from None
+    signed = bytes(signature) + bytes(message)
+    out = _new("unsigned char[]", len(signed))
+    rc = lib.crypto_sign_open(out, _NULL, signed, len(signed), bytes(public))
     if rc != 0:
         raise SignatureError("Ed25519 signature did not verify")
 
@@ -254,7 +282,8 @@ def ed25519_public_to_x25519(public: bytes) -> bytes:
     out = _new("unsigned char[]", X25519_BYTES)
     if lib.crypto_sign_ed25519_pk_to_curve25519(out, bytes(public)) != 0:
         raise InvalidKeyError("Ed25519 public key is not a valid point")
-    return _buffer(out, X25519_BYTES)[:]
+    result: bytes = _buffer(out, X25519_BYTES)[:]
+    return result
 
 
 def ed25519_secret_to_x25519(secret: bytes) -> bytes:
@@ -262,7 +291,8 @@ def ed25519_secret_to_x25519(secret: bytes) -> bytes:
     _need(secret, ED25519_SECRET_BYTES, "Ed25519 secret key", InvalidKeyError)
     out = _new("unsigned char[]", X25519_BYTES)
     lib.crypto_sign_ed25519_sk_to_curve25519(out, bytes(secret))
-    return _buffer(out, X25519_BYTES)[:]
+    result: bytes = _buffer(out, X25519_BYTES)[:]
+    return result
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,4 +300,7 @@ def ed25519_secret_to_x25519(secret: bytes) -> bytes:
 
 def equal(a: bytes, b: bytes) -> bool:
     """Constant-time comparison of two byte strings."""
-    return hmac.compare_digest(a, b)
+    try:
+        return hmac.compare_digest(a, b)
+    except TypeError:
+        raise InvalidInputError("compared values must be bytes") from None

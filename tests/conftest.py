@@ -27,7 +27,9 @@ def _shared_root(config: pytest.Config) -> Path:
 def shared_root(pytestconfig: pytest.Config) -> Path:
     root = _shared_root(pytestconfig)
     if not root.is_dir():
-        pytest.skip(f"third-party data folder {root} is absent (set UNIGATE_SHARED or --shared-root)")
+        pytest.skip(
+            f"third-party data folder {root} is absent (set UNIGATE_SHARED or --shared-root)"
+        )
     return root
 
 
