@@ -151,7 +151,7 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> byte
         if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
             _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
             _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
-            raise AuthenticationError("ciphertext shorter than its tag")
+            raise InvalidInputError("ciphertext shorter than its 16-byte tag")
         out = _new("unsigned char[]", size or 1)
         rc = _aead_xdec(out, _NULL, _NULL, ciphertext, len(ciphertext), ad, len(ad), nonce, key)
     except _NOT_BYTES:
@@ -184,7 +184,7 @@ def ietf_aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) ->
     _need_bytes(ad, "associated data")
     size = len(ciphertext) - TAG_BYTES
     if size < 0:
-        raise AuthenticationError("ciphertext shorter than its tag")
+        raise InvalidInputError("ciphertext shorter than its 16-byte tag")
     out = _new("unsigned char[]", size or 1)
     rc = _aead_idec(out, _NULL, _NULL, bytes(ciphertext), len(ciphertext), bytes(ad), len(ad),
                     bytes(nonce), bytes(key))

@@ -17,10 +17,13 @@ VERSION_BYTE = bytes([PROTOCOL_VERSION])
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _MAX_FIELD = 0xFFFFFFFF
+_MAX_FIELDS = 0xFFFF
 
 
 def encode(*fields: bytes) -> bytes:
     """Length-prefix each field and the count; injective over lists of byte strings."""
+    if len(fields) > _MAX_FIELDS:
+        raise InvalidInputError("too many fields to encode")
     parts = [_U16.pack(len(fields))]
     for field in fields:
         if not isinstance(field, bytes | bytearray | memoryview):
@@ -34,6 +37,8 @@ def encode(*fields: bytes) -> bytes:
 
 def decode(data: bytes) -> list[bytes]:
     """Inverse of :func:`encode`; :class:`DecodeError` on any trailing or missing byte."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError("encoded list must be bytes")
     if len(data) < 2:
         raise DecodeError("encoded list too short")
     (count,) = _U16.unpack_from(data, 0)
