@@ -1,0 +1,1 @@
+"""Benchmarks: unigate's crypto core next to its peers (``unigate bench crypto``)."""

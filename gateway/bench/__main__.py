@@ -1,0 +1,5 @@
+import sys
+
+from gateway.bench.cli import main
+
+sys.exit(main())
