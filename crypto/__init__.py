@@ -1,1 +1,65 @@
 """unigate's crypto core: pure, synchronous, libsodium underneath (see docs/protocol.md)."""
+
+from crypto.device import Device, DeviceState
+from crypto.encoding import PROTOCOL_VERSION, associated_data
+from crypto.errors import (
+    AuthenticationError,
+    CryptoError,
+    DecodeError,
+    DuplicateMessageError,
+    GroupSessionError,
+    IdentityMismatchError,
+    InvalidInputError,
+    InvalidKeyError,
+    MessageGapTooLargeError,
+    MissingMessageKeyError,
+    RecipientSetError,
+    ReplayedInitialMessageError,
+    SessionMismatchError,
+    SignatureError,
+    StaleStateError,
+    UnknownPrekeyError,
+)
+from crypto.keys import IdentityKeyPair, IdentityPublicKey
+from crypto.prekeys import PrekeyBundle
+from crypto.ratchet.session import Session, SessionState
+from crypto.ratchet.skipped import (
+    MAX_RECEIVING_CHAINS,
+    MAX_SKIP,
+    MAX_SKIPPED_AGE,
+    MAX_SKIPPED_KEYS,
+)
+from crypto.x3dh import InboundResult
+
+__all__ = [
+    "MAX_RECEIVING_CHAINS",
+    "MAX_SKIP",
+    "MAX_SKIPPED_AGE",
+    "MAX_SKIPPED_KEYS",
+    "PROTOCOL_VERSION",
+    "AuthenticationError",
+    "CryptoError",
+    "DecodeError",
+    "Device",
+    "DeviceState",
+    "DuplicateMessageError",
+    "GroupSessionError",
+    "IdentityKeyPair",
+    "IdentityMismatchError",
+    "IdentityPublicKey",
+    "InboundResult",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "MessageGapTooLargeError",
+    "MissingMessageKeyError",
+    "PrekeyBundle",
+    "RecipientSetError",
+    "ReplayedInitialMessageError",
+    "Session",
+    "SessionMismatchError",
+    "SessionState",
+    "SignatureError",
+    "StaleStateError",
+    "UnknownPrekeyError",
+    "associated_data",
+]

@@ -162,6 +162,28 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> byte
     return result
 
 
+def aead_open(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> bytes | None:
+    """:func:`aead_decrypt` for trial decryption: ``None`` instead of raising when it fails.
+
+    The ratchet tries several header keys per message; a miss is an expected outcome there,
+    not an exception. Wrong key or nonce lengths still raise.
+    """
+    size = len(ciphertext) - TAG_BYTES
+    if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
+        _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
+        _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
+        return None
+    out = _new("unsigned char[]", size or 1)
+    try:
+        rc = _aead_xdec(out, _NULL, _NULL, ciphertext, len(ciphertext), ad, len(ad), nonce, key)
+    except TypeError:
+        raise InvalidInputError("AEAD arguments must be bytes") from None
+    if rc != 0:
+        return None
+    result: bytes = _buffer(out, size)[:]
+    return result
+
+
 def ietf_aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, ad: bytes) -> bytes:
     """ChaCha20-Poly1305-IETF (RFC 8439), 12-byte nonce. Not used by the protocol itself."""
     _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
@@ -272,6 +294,23 @@ def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
     signed = bytes(signature) + bytes(message)
     out = _new("unsigned char[]", len(signed))
     rc = lib.crypto_sign_open(out, _NULL, signed, len(signed), bytes(public))
+    if rc != 0:
+        raise SignatureError("Ed25519 signature did not verify")
+
+
+def ed25519_verify_signed(public: bytes, signed: bytes) -> None:
+    """:func:`ed25519_verify` over ``signature || message`` already joined by the caller.
+
+    The group-message hot path builds that one buffer itself, so nothing is copied again.
+    """
+    try:
+        if len(public) != ED25519_PUBLIC_BYTES or len(signed) < SIGNATURE_BYTES:
+            _need(public, ED25519_PUBLIC_BYTES, "Ed25519 public key", InvalidKeyError)
+            raise SignatureError("Ed25519 signed message shorter than a signature")
+        out = _new("unsigned char[]", len(signed))
+        rc = lib.crypto_sign_open(out, _NULL, signed, len(signed), public)
+    except _NOT_BYTES:
+        raise InvalidInputError("Ed25519 arguments must be bytes") from None
     if rc != 0:
         raise SignatureError("Ed25519 signature did not verify")
 

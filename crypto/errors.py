@@ -79,3 +79,7 @@ class RecipientSetError(CryptoError):
 
 class GroupSessionError(CryptoError):
     """A group message does not fit the group session (wrong session id, index replayed)."""
+
+
+class SessionMismatchError(CryptoError):
+    """A prekey message belongs to another session (a different base key) than this one."""
