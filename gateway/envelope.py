@@ -145,6 +145,7 @@ class ContactCard(_Wire, kw_only=True, frozen=True):
     emails: list[str] = []
     organization: str | None = None
     urls: list[str] = []
+    extra_json: str | None = None  # the platform's full card (addresses, birthday, …) as JSON
 
 
 class Contacts(_Content, tag="contacts", kw_only=True, frozen=True):
@@ -209,6 +210,7 @@ class Interactive(_Content, tag="interactive", kw_only=True, frozen=True):
     buttons: list[Button] = []
     list_label: str | None = None
     sections: list[ListSection] = []
+    extra_json: str | None = None  # platform-specific parts (catalog/flow action…), JSON object
 
 
 class StoryReply(_Content, tag="story_reply", kw_only=True, frozen=True):
@@ -236,7 +238,7 @@ class TemplateParameter(_Wire, kw_only=True, frozen=True):
 class TemplateComponent(_Wire, kw_only=True, frozen=True):
     type: str  # "header" | "body" | "button" | "carousel" | …
     sub_type: str | None = None
-    index: int | None = None
+    index: int | str | None = None  # platforms accept 0 and "0"; kept as given
     parameters: list[TemplateParameter] = []
     extra_json: str | None = None
 
@@ -247,6 +249,7 @@ class Template(_Content, tag="template", kw_only=True, frozen=True):
     name: str
     language: str
     components: list[TemplateComponent] = []
+    extra_json: str | None = None  # other template fields (e.g. language policy), JSON object
 
 
 class Status(_Content, tag="status", kw_only=True, frozen=True):
