@@ -168,15 +168,15 @@ def aead_open(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> bytes |
     The ratchet tries several header keys per message; a miss is an expected outcome there,
     not an exception. Wrong key or nonce lengths still raise.
     """
-    size = len(ciphertext) - TAG_BYTES
-    if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
-        _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
-        _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
-        return None
-    out = _new("unsigned char[]", size or 1)
     try:
+        size = len(ciphertext) - TAG_BYTES
+        if len(key) != KEY_BYTES or len(nonce) != XNONCE_BYTES or size < 0:
+            _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
+            _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
+            return None
+        out = _new("unsigned char[]", size or 1)
         rc = _aead_xdec(out, _NULL, _NULL, ciphertext, len(ciphertext), ad, len(ad), nonce, key)
-    except TypeError:
+    except _NOT_BYTES:
         raise InvalidInputError("AEAD arguments must be bytes") from None
     if rc != 0:
         return None
