@@ -51,6 +51,7 @@ SMALL_ORDER_ED25519 = {
 GOOD_CALLS: dict[str, tuple[Callable[..., Any], list[Any]]] = {
     "aead_encrypt": (_sodium.aead_encrypt, [KEY32, NONCE24, b"plaintext", b"ad"]),
     "aead_decrypt": (_sodium.aead_decrypt, [KEY32, NONCE24, SEALED, b"ad"]),
+    "aead_open": (_sodium.aead_open, [KEY32, NONCE24, SEALED, b"ad"]),
     "ietf_aead_encrypt": (_sodium.ietf_aead_encrypt, [KEY32, NONCE24[:12], b"plaintext", b"ad"]),
     "ietf_aead_decrypt": (_sodium.ietf_aead_decrypt, [KEY32, NONCE24[:12], IETF_SEALED, b"ad"]),
     "x25519": (_sodium.x25519, [KEY32, X_PUBLIC]),
@@ -58,6 +59,7 @@ GOOD_CALLS: dict[str, tuple[Callable[..., Any], list[Any]]] = {
     "ed25519_seed_keypair": (_sodium.ed25519_seed_keypair, [SEED]),
     "ed25519_sign": (_sodium.ed25519_sign, [SK, b"message"]),
     "ed25519_verify": (_sodium.ed25519_verify, [PK, b"message", SIG]),
+    "ed25519_verify_signed": (_sodium.ed25519_verify_signed, [PK, SIG + b"message"]),
     "ed25519_public_to_x25519": (_sodium.ed25519_public_to_x25519, [PK]),
     "ed25519_secret_to_x25519": (_sodium.ed25519_secret_to_x25519, [SK]),
     "blake2b": (_sodium.blake2b, [b"data", KEY32, 32]),
@@ -74,6 +76,8 @@ WRONG_LENGTHS: list[tuple[str, int, Any, type[CryptoError]]] = [
     ("aead_decrypt", 0, KEY32[:31], InvalidKeyError),
     *[("aead_decrypt", 1, NONCE24[:n], InvalidInputError) for n in (0, 12, 23)],
     *[("aead_decrypt", 2, SEALED[:n], InvalidInputError) for n in (0, 1, 15)],
+    ("aead_open", 0, KEY32[:31], InvalidKeyError),
+    *[("aead_open", 1, NONCE24[:n], InvalidInputError) for n in (0, 12, 23)],
     ("ietf_aead_encrypt", 0, KEY32 + b"\x01", InvalidKeyError),
     *[("ietf_aead_encrypt", 1, NONCE24[:n], InvalidInputError) for n in (0, 11, 13, 24)],
     ("ietf_aead_decrypt", 0, KEY32[:16], InvalidKeyError),
@@ -92,6 +96,8 @@ WRONG_LENGTHS: list[tuple[str, int, Any, type[CryptoError]]] = [
     ("ed25519_verify", 0, SK, InvalidKeyError),
     *[("ed25519_verify", 2, SIG[:n], SignatureError) for n in (0, 32, 63)],
     ("ed25519_verify", 2, SIG + b"\x00", SignatureError),
+    *[("ed25519_verify_signed", 0, PK[:n], InvalidKeyError) for n in (0, 31)],
+    *[("ed25519_verify_signed", 1, SIG[:n], SignatureError) for n in (0, 63)],
     ("ed25519_public_to_x25519", 0, PK[:31], InvalidKeyError),
     ("ed25519_secret_to_x25519", 0, SK[:32], InvalidKeyError),
     ("blake2b", 1, KEY32 * 2 + b"\x00", InvalidKeyError),
@@ -237,6 +243,37 @@ def test_bytes_like_arguments_agree_with_bytes_or_are_refused(name: str) -> None
             except CryptoError:
                 continue
             assert result == expected
+
+
+@pytest.mark.usefixtures("no_libsodium")
+@pytest.mark.parametrize("size", [0, 1, 15])
+def test_aead_open_treats_a_too_short_ciphertext_as_a_miss(size: int) -> None:
+    """Trial decryption: a ciphertext shorter than its tag is a miss (None), decided before
+    libsodium, while wrong key and nonce lengths still raise (see WRONG_LENGTHS)."""
+    assert _sodium.aead_open(KEY32, NONCE24, SEALED[:size], b"ad") is None
+
+
+def test_aead_open_agrees_with_aead_decrypt() -> None:
+    """aead_open returns the plaintext where aead_decrypt does, and None where it raises
+    AuthenticationError (tampered body, other associated data, other key)."""
+    assert _sodium.aead_open(KEY32, NONCE24, SEALED, b"ad") == b"plaintext"
+    misses = [(KEY32, SEALED[:-1] + bytes([SEALED[-1] ^ 1]), b"ad"), (KEY32, SEALED, b"ae"),
+              (bytes(32), SEALED, b"ad")]
+    for key, sealed, ad in misses:
+        assert _sodium.aead_open(key, NONCE24, sealed, ad) is None
+        with pytest.raises(AuthenticationError):
+            _sodium.aead_decrypt(key, NONCE24, sealed, ad)
+
+
+def test_ed25519_verify_signed_agrees_with_ed25519_verify() -> None:
+    """P5: the joined-buffer variant accepts and refuses exactly what ed25519_verify does."""
+    _sodium.ed25519_verify_signed(PK, SIG + b"message")
+    for signed in (SIG + b"messagf", SIG[:63] + bytes([SIG[63] ^ 1]) + b"message", SIG):
+        with pytest.raises(SignatureError):
+            _sodium.ed25519_verify_signed(PK, signed)
+    for public in SMALL_ORDER_ED25519.values():
+        with pytest.raises(SignatureError):
+            _sodium.ed25519_verify_signed(public, public + bytes(32) + b"message")
 
 
 def test_authentication_failures_carry_no_secret() -> None:
