@@ -83,3 +83,11 @@ class GroupSessionError(CryptoError):
 
 class SessionMismatchError(CryptoError):
     """A prekey message belongs to another session (a different base key) than this one."""
+
+
+class MissingSessionError(RecipientSetError):
+    """Listed devices have no pairwise session; ``missing`` names them (never the message)."""
+
+    def __init__(self, missing: tuple[bytes, ...]) -> None:
+        super().__init__(f"{len(missing)} listed device(s) have no session")
+        self.missing = missing
