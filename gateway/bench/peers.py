@@ -164,12 +164,12 @@ def _syndace_classes(dr: ModuleType) -> dict[str, Any]:
     class Ratchet(dr.DoubleRatchet):  # type: ignore[misc,name-defined]
         @staticmethod
         def _build_associated_data(associated_data: bytes, header: Any) -> bytes:
-            return (
-                associated_data
-                + header.ratchet_pub
-                + header.previous_sending_chain_length.to_bytes(8, "big")
-                + header.sending_chain_length.to_bytes(8, "big")
-            )
+            return b"".join((
+                associated_data,
+                header.ratchet_pub,
+                header.previous_sending_chain_length.to_bytes(8, "big"),
+                header.sending_chain_length.to_bytes(8, "big"),
+            ))
 
     class Aead(aead.AEAD):  # type: ignore[misc,name-defined]
         @staticmethod
