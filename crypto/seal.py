@@ -46,6 +46,7 @@ MAX_RECIPIENTS = 1024
 _blake2b = hashlib.blake2b
 _aead_encrypt = _sodium.aead_encrypt
 _aead_decrypt = _sodium.aead_decrypt
+_LENGTH = [bytes((length,)) for length in range(MAX_DEVICE_ID_BYTES + 1)]
 
 
 class PairwiseSession(Protocol):
@@ -93,7 +94,9 @@ def device_ad(ad: bytes, digest: bytes, device_id: bytes) -> bytes:
     Read from the end, the length, the id and the fixed-size digest are unambiguous, so
     different (ad, digest, device) triples never share an encoding.
     """
-    return b"".join((ad, digest, device_id, bytes((len(device_id),))))
+    if not 0 < len(device_id) <= MAX_DEVICE_ID_BYTES or len(digest) != DIGEST_BYTES:
+        raise InvalidInputError("device id must be 1..255 bytes, digest 32 bytes")
+    return b"".join((ad, digest, device_id, _LENGTH[len(device_id)]))
 
 
 def body_digest(body: bytes) -> bytes:
@@ -130,7 +133,7 @@ def seal(envelope: bytes, recipients: Sequence[bytes], ad: bytes, *,
         ciphertext = _aead_encrypt(body_key, nonce, envelope, ad)
         body = _encode(SealedBody(PROTOCOL_VERSION, list(recipients), nonce, ciphertext))
         prefix = ad + body_digest(body)
-        keys = [sessions[device_id].encrypt(body_key, prefix + device_id + bytes((len(device_id),)))
+        keys = [sessions[device_id].encrypt(body_key, prefix + device_id + _LENGTH[len(device_id)])
                 for device_id in recipients]
     except TypeError:
         raise InvalidInputError("envelope and associated data must be bytes") from None
@@ -173,13 +176,16 @@ def open_sealed(sealed: bytes, device_id: bytes, session: PairwiseSession, ad: b
         position = recipients.index(device_id)
     except ValueError:
         raise RecipientSetError("this device is not a recipient of the sealed message") from None
-    if expected is not None and (len(set(recipients)) != len(recipients)
-                                 or set(recipients) != set(expected)):
-        raise RecipientSetError("sealed recipients differ from the expected device list")
+    if expected is not None and recipients != expected:
+        listed = set(recipients)
+        if len(listed) != len(recipients) or listed != (
+            expected if isinstance(expected, set | frozenset) else set(expected)
+        ):
+            raise RecipientSetError("sealed recipients differ from the expected device list")
     try:
         body_key = session.decrypt(message.keys[position], b"".join(
-            (ad, body_digest(message.body), device_id, bytes((len(device_id),)))))
-    except TypeError:
+            (ad, body_digest(message.body), device_id, _LENGTH[len(device_id)])))
+    except (TypeError, IndexError):
         raise InvalidInputError("device id and associated data must be bytes") from None
     if len(body_key) != BODY_KEY_BYTES:
         raise DecodeError("sealed body key has the wrong length")
