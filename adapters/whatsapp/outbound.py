@@ -234,7 +234,7 @@ def envelope_from_body(body: dict[str, Any], account: Account) -> Envelope:
         marker: Content = (Typing(target=target) if "typing_indicator" in body
                            else ReadMarker(target=target))
         return make_envelope(account, PLATFORM, marker, conversation="", direction="out")
-    kind = body.get("type") or ("text" if "text" in body else "")
+    kind = body.get("type") or infer_type(body)
     obj = body.get(kind)
     content = _content_from(kind, obj)
     peer = body.get("recipient") or body.get("to") or ""
@@ -244,6 +244,16 @@ def envelope_from_body(body: dict[str, Any], account: Account) -> Envelope:
         conversation_type="group" if body.get("recipient_type") == "group" else "direct",
         reply_to=context.get("message_id"),
     )
+
+
+SEND_TYPES = ("text", "image", "video", "audio", "document", "sticker", "location", "contacts",
+              "reaction", "template", "interactive")
+
+
+def infer_type(body: dict[str, Any]) -> str:
+    """``type`` defaults to the one message object present (Meta's examples omit it)."""
+    present = [kind for kind in SEND_TYPES if kind in body]
+    return present[0] if len(present) == 1 else ""
 
 
 def _content_from(kind: str, obj: Any) -> Content:
