@@ -1,0 +1,1 @@
+"""Conformance kit for adapter authors: fixture replay, the suite, fake platforms, pytest plugin."""

@@ -1,0 +1,1 @@
+"""X (Twitter) Direct Messages adapter."""
