@@ -1,0 +1,1 @@
+"""Messenger Platform adapter (Facebook Pages). The class is :class:`adapter.MessengerAdapter`."""
