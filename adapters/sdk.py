@@ -357,9 +357,17 @@ OPTIONAL_PROTOCOLS: dict[str, type] = {
 
 # --------------------------------------------------------------------------- helpers for authors
 def decode_body(body: bytes, type_: type[T], max_bytes: int) -> T:
-    """Decode a JSON body into ``type_`` (a view Struct or ``dict``), classifying failures."""
+    """Decode a JSON body into ``type_`` (a view Struct or ``dict``), classifying failures.
+
+    The whole body is checked to be UTF-8 first, so later decodes of ``msgspec.Raw`` parts
+    cannot raise ``UnicodeDecodeError``.
+    """
     if len(body) > max_bytes:
         raise PayloadTooLarge(len(body), max_bytes)
+    try:
+        body.decode("utf-8")  # msgspec skips over msgspec.Raw parts without checking them
+    except UnicodeDecodeError:
+        raise PayloadInvalid("body is not valid UTF-8") from None
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
