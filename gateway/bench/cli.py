@@ -16,7 +16,7 @@ from typing import Any
 from gateway.bench.harness import SCENARIOS, Implementation, PeerUnavailable, run_scenario
 
 DEFAULT_N = 4000
-DEFAULT_ROUNDS = 7
+DEFAULT_ROUNDS = 11
 QUICK_N = 20
 QUICK_ROUNDS = 2
 
@@ -79,7 +79,10 @@ def _add_commands(bench: argparse.ArgumentParser) -> None:
     )
     crypto.add_argument("--json", action="store_true", help="print one JSON object instead")
     crypto.add_argument("--quick", action="store_true", help="tiny run (tests, CI smoke)")
-    crypto.add_argument("--n", type=_positive, help=f"messages per round (default {DEFAULT_N})")
+    crypto.add_argument(
+        "--n", type=_positive,
+        help=f"burst messages per round, other scenarios scale from it (default {DEFAULT_N})",
+    )
     crypto.add_argument(
         "--rounds", type=_positive,
         help=f"interleaved rounds, the median is kept (default {DEFAULT_ROUNDS})",

@@ -27,6 +27,10 @@ MESSAGE_BYTES = 140  # a chat message
 FANOUT_BYTES = 1024  # the body sealed for many devices
 FANOUT_DEVICES = 10
 
+# messages per round relative to ``--n``: a ping-pong message costs ~10x a burst one and a
+# fan-out message is ten deliveries, so their rounds are shorter and noise hits them less
+SCENARIO_SCALE: dict[str, float] = {"pingpong": 0.5, "fanout10": 0.25}
+
 Measure = Callable[[int], float]
 T = TypeVar("T")
 M = TypeVar("M")
@@ -57,6 +61,7 @@ class ScenarioResult:
 
     median: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)  # timed per round
 
 
 class Progress(Protocol):
@@ -159,8 +164,9 @@ def run_scenario(
     """Warm up, then time ``rounds`` interleaved rounds; median µs per message each."""
     present = [impl for impl in implementations if scenario in impl.cases]
     # even counts, so a ping-pong round trip is never cut in half
+    base = n * SCENARIO_SCALE.get(scenario, 1.0)
     counts = {
-        impl.name: 2 * max(1, round(n * impl.scale.get(scenario, 1.0) / 2)) for impl in present
+        impl.name: 2 * max(1, round(base * impl.scale.get(scenario, 1.0) / 2)) for impl in present
     }
     measures: dict[str, Measure] = {}
     for impl in present:
@@ -168,7 +174,7 @@ def run_scenario(
         measure = impl.cases[scenario]()
         measure(2 * max(1, counts[impl.name] // 10))  # warm-up: caches, lazy imports
         measures[impl.name] = measure
-    result = ScenarioResult()
+    result = ScenarioResult(messages=counts)
     for index in range(rounds):
         order = present[index % len(present) :] + present[: index % len(present)] if present else []
         line = []

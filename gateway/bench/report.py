@@ -135,7 +135,7 @@ def build(
             "limit": target.limit,
             "pass": verdict(target, value),
         }
-    spread = {
+    spread = {  # fastest and slowest round
         name: {impl: [round(min(s), 3), round(max(s), 3)] for impl, s in result.samples.items()}
         for name, result in results.items()
     }
@@ -147,6 +147,7 @@ def build(
         "skipped": skipped,
         "settings": settings,
         "spread": spread,
+        "messages_per_round": {name: result.messages for name, result in results.items()},
     }
 
 
@@ -183,6 +184,6 @@ def table(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"machine: {info['cpu']}, {info['cores']} cores, {info['python']}, "
-        f"load {info['load_average_1m']}; n={settings['n']} messages per round",
+        f"load {info['load_average_1m']}; --n {settings['n']} (burst messages per round)",
     ]
     return "\n".join(lines)
