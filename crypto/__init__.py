@@ -22,13 +22,14 @@ from crypto.errors import (
 )
 from crypto.keys import IdentityKeyPair, IdentityPublicKey
 from crypto.prekeys import PrekeyBundle
-from crypto.ratchet.session import Session, SessionState
+from crypto.ratchet.session import Session
 from crypto.ratchet.skipped import (
     MAX_RECEIVING_CHAINS,
     MAX_SKIP,
     MAX_SKIPPED_AGE,
     MAX_SKIPPED_KEYS,
 )
+from crypto.ratchet.state import SessionState
 from crypto.x3dh import InboundResult
 
 __all__ = [

@@ -32,7 +32,8 @@ from crypto.ratchet.header import (
     x3dh_prefix,
 )
 from crypto.ratchet.root import ratchet_half_step
-from crypto.ratchet.session import Session, SessionState, new_session
+from crypto.ratchet.session import Session
+from crypto.ratchet.state import SessionState
 
 
 class InboundResult(NamedTuple):
@@ -65,7 +66,7 @@ def create_outbound(identity: IdentityKeyPair, bundle: PrekeyBundle, *,
     root_key, header_a, header_b = kdf.x3dh_keys(secret)
     ratchet = X25519KeyPair.generate()
     root_key, sending, next_sending = ratchet_half_step(root_key, ratchet.secret_bytes(), spk)
-    return new_session(SessionState(
+    return Session(SessionState(
         initiator=True,
         local_identity=identity.ed25519,
         remote_identity=remote.ed25519,
@@ -113,7 +114,7 @@ def create_inbound(identity: IdentityKeyPair, prekeys: PrekeyStore, message: byt
         otk.dh(base_key) if otk is not None else b"",
     )
     root_key, header_a, header_b = kdf.x3dh_keys(secret)
-    session = new_session(SessionState(
+    session = Session(SessionState(
         initiator=False,
         local_identity=identity.ed25519,
         remote_identity=remote_key,

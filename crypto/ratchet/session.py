@@ -27,14 +27,16 @@ Rules this module keeps (docs/protocol.md has the normative text):
   MissingMessageKeyError if its key was evicted or aged out), never plaintext twice.
 * Every AEAD call has its own random 24-byte nonce (one 48-byte draw per message gives the
   header and the body nonce), so a restored stale state never reuses a keystream.
+* A DH step on receive does the receiving half-step only; the sending half-step (a fresh
+  ratchet key pair and a second DH) runs in the next ``encrypt`` ("pending" sending
+  ratchet, as vodozemac activates its ratchet). The keys derived are those of the spec's
+  DHRatchetHE; only the moment changes, and a decrypt that fails never draws a key pair.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-
-import msgspec
 
 from crypto import _sodium, kdf
 from crypto.errors import (
@@ -45,12 +47,10 @@ from crypto.errors import (
     MessageGapTooLargeError,
     SessionMismatchError,
 )
-from crypto.keys import RedactedStruct, fingerprint
+from crypto.keys import fingerprint
 from crypto.ratchet import chain as chains
 from crypto.ratchet.header import (
     HEADER,
-    MAX_INDEX,
-    MESSAGE_OVERHEAD,
     NONCE_BYTES,
     PREFIX_BYTES,
     PREFIX_MESSAGE,
@@ -59,48 +59,26 @@ from crypto.ratchet.header import (
     X3DH_HEADER,
     header_ad,
 )
-from crypto.ratchet.root import full_step
-from crypto.ratchet.skipped import MAX_SKIP, ReceivingChain, ReceivingChainState, SkippedKeys
-
-STATE_VERSION = 1
+from crypto.ratchet.skipped import MAX_SKIP, SkippedKeys
+from crypto.ratchet.state import (
+    ENCODER,
+    PREKEY_PREFIX_BYTES,
+    SessionState,
+    decode_state,
+    validate_state,
+)
 
 _blake2b = hashlib.blake2b
 _seal = _sodium.aead_encrypt
 _open = _sodium.aead_open
+_x25519 = _sodium.x25519
+_x25519_public = _sodium.x25519_public
 _KDF_CK = kdf.KDF_CK
+_KDF_RK = kdf.KDF_RK
+_KDF_RK_HEADER = kdf.KDF_RK_HEADER
 _PACK = HEADER.pack
 _UNPACK = HEADER.unpack
-_PREKEY_START = PREFIX_BYTES + X3DH_HEADER.size
-
-
-class SessionState(RedactedStruct, kw_only=True):
-    """Lossless serialized form of a :class:`Session` (``b""`` stands for "none yet")."""
-
-    version: int = STATE_VERSION
-    initiator: bool
-    local_identity: bytes
-    remote_identity: bytes
-    base_key: bytes
-    x3dh_header: bytes  # the prekey-message prefix, until the peer's first reply opened
-    root_key: bytes
-    ratchet_secret: bytes
-    ratchet_public: bytes
-    remote_ratchet: bytes
-    sending_chain: bytes
-    sending_index: int
-    previous_sending: int
-    receiving_chain: bytes
-    receiving_index: int
-    header_send: bytes
-    next_header_send: bytes
-    header_receive: bytes
-    next_header_receive: bytes
-    step: int
-    chains: list[ReceivingChainState] = msgspec.field(default_factory=list)
-
-
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(SessionState)
+_TAG = 16
 
 
 class Session:
@@ -115,7 +93,7 @@ class Session:
     )
 
     def __init__(self, state: SessionState) -> None:
-        """Build from a state; use :meth:`from_state` for untrusted input (it validates)."""
+        """Build from a trusted state; use :meth:`from_state` for stored input (it checks)."""
         self._initiator = state.initiator
         self._local_identity = state.local_identity
         self._remote_identity = state.remote_identity
@@ -167,7 +145,7 @@ class Session:
 
     def matches(self, message: bytes) -> bool:
         """Whether ``message`` is a prekey message of this session (same identity, base key)."""
-        if len(message) < _PREKEY_START or message[:PREFIX_BYTES] != PREFIX_PREKEY:
+        if len(message) < PREKEY_PREFIX_BYTES or message[:PREFIX_BYTES] != PREFIX_PREKEY:
             return False
         identity, base_key, _, _ = X3DH_HEADER.unpack_from(message, PREFIX_BYTES)
         return bool(identity == self._remote_identity and base_key == self._base_key)
@@ -176,7 +154,10 @@ class Session:
 
     def encrypt(self, plaintext: bytes, ad: bytes) -> bytes:
         """Encrypt one message; the session state advances before this returns."""
-        out = _blake2b(_KDF_CK, key=self._sending_chain, digest_size=64).digest()
+        chain_key = self._sending_chain
+        if not chain_key:
+            return self._encrypt_after_step(plaintext, ad)
+        out = _blake2b(_KDF_CK, key=chain_key, digest_size=64).digest()
         nonces = _sodium.random_bytes(48)
         header_nonce = nonces[:24]
         try:
@@ -194,6 +175,33 @@ class Session:
         self._sending_index += 1
         return self._send_prefix + head + nonces[24:] + body
 
+    def _encrypt_after_step(self, plaintext: bytes, ad: bytes) -> bytes:
+        """First message after a DH step on receive: the sending half-step, then encrypt."""
+        fresh = _sodium.random_bytes(80)
+        secret = fresh[48:]
+        public = _x25519_public(secret)
+        root_key = self._root_key
+        dh = _x25519(secret, self._remote_ratchet)
+        out = _blake2b(_KDF_RK + dh, key=root_key, digest_size=64).digest()
+        next_header = _blake2b(_KDF_RK_HEADER + dh, key=root_key, digest_size=32).digest()
+        step = _blake2b(_KDF_CK, key=out[32:], digest_size=64).digest()
+        header_nonce = fresh[:24]
+        try:
+            head = header_nonce + _seal(
+                self._header_send, header_nonce, _PACK(public, self._previous_sending, 0),
+                self._ad_send,
+            )
+            body = _seal(step[32:], fresh[24:48], plaintext, self._body_ad_send + head + ad)
+        except TypeError:
+            raise InvalidInputError("plaintext and associated data must be bytes") from None
+        self._root_key = out[:32]
+        self._ratchet_secret = secret
+        self._ratchet_public = public
+        self._next_header_send = next_header
+        self._sending_chain = step[:32]
+        self._sending_index = 1
+        return self._send_prefix + head + fresh[24:48] + body
+
     # ------------------------------------------------------------------ decrypt
 
     def decrypt(self, message: bytes, ad: bytes) -> bytes:
@@ -206,12 +214,13 @@ class Session:
             else:
                 raise DecodeError("not a ratchet message of this protocol version")
             body_at = start + SEALED_HEADER_BYTES
-            if len(message) < body_at + NONCE_BYTES + 16:
+            if len(message) < body_at + NONCE_BYTES + _TAG:
                 raise DecodeError("message too short")
+            nonce = message[start:start + 24]
+            sealed = message[start + 24:body_at]
             header_key = self._header_receive
             if header_key:
-                header = _open(header_key, message[start:start + 24],
-                               message[start + 24:body_at], self._ad_receive)
+                header = _open(header_key, nonce, sealed, self._ad_receive)
                 if header is not None:
                     ratchet_key, _, n = _UNPACK(header)
                     if n == self._receiving_index and ratchet_key == self._remote_ratchet:
@@ -226,19 +235,22 @@ class Session:
                         self._receiving_index = n + 1
                         return plaintext
                     return self._decrypt_current(message, ad, body_at, ratchet_key, n)
-            return self._decrypt_other(message, ad, start, body_at)
+            header = _open(self._next_header_receive, nonce, sealed, self._ad_receive)
+            if header is not None:
+                return self._decrypt_new_chain(message, ad, body_at, header)
+            return self._decrypt_older(message, ad, body_at, nonce, sealed)
         except TypeError:
             raise InvalidInputError("message and associated data must be bytes") from None
 
     def _check_prekey_message(self, message: bytes) -> int:
-        if len(message) < _PREKEY_START:
+        if len(message) < PREKEY_PREFIX_BYTES:
             raise DecodeError("prekey message too short")
         identity, base_key, _, _ = X3DH_HEADER.unpack_from(message, PREFIX_BYTES)
         if identity != self._remote_identity:
             raise IdentityMismatchError("prekey message names another identity key")
         if base_key != self._base_key:
             raise SessionMismatchError("prekey message belongs to another session")
-        return _PREKEY_START
+        return PREKEY_PREFIX_BYTES
 
     def _open_body(self, message: bytes, ad: bytes, body_at: int, key: bytes) -> bytes:
         plaintext = _open(key, message[body_at:body_at + 24], message[body_at + 24:],
@@ -249,7 +261,7 @@ class Session:
 
     def _decrypt_current(self, message: bytes, ad: bytes, body_at: int,
                          ratchet_key: bytes, n: int) -> bytes:
-        """HKr opened the header but ``n`` is not the next index: skipped or ahead."""
+        """HKr opened the header but ``n`` is not the next index: skipped, or ahead."""
         if ratchet_key != self._remote_ratchet:
             raise AuthenticationError("header ratchet key does not match its chain")
         skipped = self._skipped
@@ -270,12 +282,9 @@ class Session:
         self._receiving_index = n + 1
         return plaintext
 
-    def _decrypt_other(self, message: bytes, ad: bytes, start: int, body_at: int) -> bytes:
-        """NHKr (a DH step), then the header keys of older chains, newest first."""
-        nonce, sealed = message[start:start + 24], message[start + 24:body_at]
-        header = _open(self._next_header_receive, nonce, sealed, self._ad_receive)
-        if header is not None:
-            return self._decrypt_new_chain(message, ad, body_at, header)
+    def _decrypt_older(self, message: bytes, ad: bytes, body_at: int, nonce: bytes,
+                       sealed: bytes) -> bytes:
+        """Neither HKr nor NHKr: the header keys of older chains, newest first."""
         skipped = self._skipped
         older = skipped.chains[-2::-1] if self._header_receive else skipped.chains[::-1]
         for old in older:
@@ -289,6 +298,11 @@ class Session:
 
     def _decrypt_new_chain(self, message: bytes, ad: bytes, body_at: int,
                            header: bytes) -> bytes:
+        """NHKr opened the header: the receiving half of a DH step, then the message.
+
+        KDF_RK (:func:`crypto.kdf.kdf_rk`) is inlined here and in :meth:`encrypt`'s step;
+        the tests pin both against the KDF module.
+        """
         ratchet_key, pn, n = _UNPACK(header)
         old_index = self._receiving_index
         old_keys: list[bytes] = []
@@ -298,27 +312,39 @@ class Session:
             _, old_keys = chains.skip(self._receiving_chain, pn - old_index)
         if n > MAX_SKIP:
             raise MessageGapTooLargeError(n, MAX_SKIP)
-        root_key, receiving, next_receiving, sending, next_sending, public, secret = full_step(
-            self._root_key, self._ratchet_secret, ratchet_key
-        )
-        receiving, new_keys = chains.skip(receiving, n)
-        receiving, message_key = chains.advance(receiving)
-        plaintext = self._open_body(message, ad, body_at, message_key)
-        # Authenticated: commit everything.
+        root_key = self._root_key
+        dh = _x25519(self._ratchet_secret, ratchet_key)
+        out = _blake2b(_KDF_RK + dh, key=root_key, digest_size=64).digest()
+        next_header = _blake2b(_KDF_RK_HEADER + dh, key=root_key, digest_size=32).digest()
+        receiving = out[32:]
+        new_keys: list[bytes] = []
+        if n:
+            receiving, new_keys = chains.skip(receiving, n)
+        step = _blake2b(_KDF_CK, key=receiving, digest_size=64).digest()
+        plaintext = _open(step[32:], message[body_at:body_at + 24], message[body_at + 24:],
+                          self._ad_receive + message[1:body_at] + ad)
+        if plaintext is None:
+            raise AuthenticationError("message body failed to authenticate")
+        # Authenticated: commit. The sending half-step waits for the next encrypt.
         skipped = self._skipped
         if old_keys:
             skipped.add(skipped.chains[-1], old_index, old_keys)
         current = skipped.start_chain(self._next_header_receive)
-        skipped.add(current, 0, new_keys)
-        skipped.enforce_cap()
-        self._root_key = root_key
+        if new_keys:
+            skipped.add(current, 0, new_keys)
+        if skipped.count:
+            skipped.enforce_cap()
+        self._root_key = out[:32]
         self._remote_ratchet = ratchet_key
-        self._ratchet_public, self._ratchet_secret = public, secret
-        self._receiving_chain, self._receiving_index = receiving, n + 1
-        self._header_receive, self._next_header_receive = self._next_header_receive, next_receiving
-        self._previous_sending, self._sending_index = self._sending_index, 0
-        self._sending_chain = sending
-        self._header_send, self._next_header_send = self._next_header_send, next_sending
+        self._receiving_chain = step[:32]
+        self._receiving_index = n + 1
+        self._header_receive = self._next_header_receive
+        self._next_header_receive = next_header
+        self._previous_sending = self._sending_index
+        self._sending_index = 0
+        self._sending_chain = self._ratchet_secret = self._ratchet_public = b""
+        self._header_send = self._next_header_send
+        self._next_header_send = b""
         if self._send_prefix != PREFIX_MESSAGE:
             self._set_send_prefix(PREFIX_MESSAGE)
         return plaintext
@@ -353,20 +379,16 @@ class Session:
     @classmethod
     def from_state(cls, state: SessionState) -> Session:
         """Rebuild a session, refusing states that break the session's invariants."""
-        _validate(state)
+        validate_state(state)
         return cls(state)
 
     def to_bytes(self) -> bytes:
         """``to_state()`` as msgpack (deterministic: same state, same bytes)."""
-        return _ENCODER.encode(self.to_state())
+        return ENCODER.encode(self.to_state())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Session:
-        try:
-            state = _DECODER.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
-            raise DecodeError("not a serialized session") from None
-        return cls.from_state(state)
+        return cls.from_state(decode_state(data))
 
     def __repr__(self) -> str:
         return (f"Session(id={fingerprint(self.session_id)}, "
@@ -374,36 +396,3 @@ class Session:
                 f"received={self._receiving_index})")
 
     __str__ = __repr__
-
-
-def _validate(state: SessionState) -> None:
-    if not isinstance(state, SessionState) or state.version != STATE_VERSION:
-        raise DecodeError("unsupported session state version")
-    required = (state.local_identity, state.remote_identity, state.base_key, state.root_key,
-                state.ratchet_secret, state.ratchet_public, state.remote_ratchet,
-                state.sending_chain, state.header_send, state.next_header_send,
-                state.next_header_receive)
-    if any(len(value) != 32 for value in required):
-        raise DecodeError("session state holds a malformed key")
-    received = len(state.receiving_chain) == 32
-    if (received != (len(state.header_receive) == 32)
-            or (not received and (state.receiving_chain or state.header_receive))):
-        raise DecodeError("session state holds a malformed receiving chain")
-    if received != bool(state.chains) or (
-        received and state.chains[-1].header_key != state.header_receive
-    ):
-        raise DecodeError("session state's current chain does not match its header key")
-    if state.x3dh_header and (len(state.x3dh_header) != _PREKEY_START
-                              or state.x3dh_header[:PREFIX_BYTES] != PREFIX_PREKEY):
-        raise DecodeError("session state holds a malformed X3DH header")
-    counters = (state.sending_index, state.previous_sending, state.receiving_index, state.step)
-    if any(not 0 <= value <= MAX_INDEX + 1 for value in counters):
-        raise DecodeError("session state holds a counter out of range")
-
-
-def new_session(state: SessionState) -> Session:
-    """Build a session from a freshly computed (trusted) state; used by X3DH."""
-    return Session(state)
-
-
-__all__ = ["MESSAGE_OVERHEAD", "ReceivingChain", "Session", "SessionState", "new_session"]

@@ -92,18 +92,18 @@ class SkippedKeys:
 
     def start_chain(self, header_key: bytes) -> ReceivingChain:
         """A DH step: append a new current chain, expire old keys and old chains."""
-        self.step += 1
-        chain = ReceivingChain(header_key, self.step)
+        step = self.step = self.step + 1
+        chain = ReceivingChain(header_key, step)
         chains = self.chains
         chains.append(chain)
         if len(chains) > MAX_RECEIVING_CHAINS:
-            dropped = chains.pop(0)
-            self.count -= len(dropped.keys)
-        for old in chains:
-            if old.keys and self.step - old.step > MAX_SKIPPED_AGE:
-                self.count -= len(old.keys)
-                old.keys = {}
-                old.floor = ALL_GONE
+            self.count -= len(chains.pop(0).keys)
+        if self.count:
+            for old in chains:
+                if old.keys and step - old.step > MAX_SKIPPED_AGE:
+                    self.count -= len(old.keys)
+                    old.keys = {}
+                    old.floor = ALL_GONE
         return chain
 
     def enforce_cap(self) -> None:
