@@ -113,7 +113,7 @@ class Device:
     def from_bytes(cls, data: bytes) -> Device:
         try:
             state = _DECODER.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError):
             raise DecodeError("not a serialized device") from None
         return cls.from_state(state)
 

@@ -52,7 +52,7 @@ DECODER = msgspec.msgpack.Decoder(SessionState)
 def decode_state(data: bytes) -> SessionState:
     try:
         return DECODER.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError):
         raise DecodeError("not a serialized session") from None
 
 
