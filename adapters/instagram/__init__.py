@@ -1,0 +1,2 @@
+"""Instagram Messaging adapter (Instagram professional accounts). The class is
+:class:`adapter.InstagramAdapter`."""
