@@ -29,7 +29,7 @@ bench-crypto: $(STAMP)
 bench: bench-crypto
 
 vectors: $(STAMP)
-	$(BIN)/python -m crypto.vectors docs/vectors
+	$(BIN)/python -m gateway.vectors docs/vectors
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
