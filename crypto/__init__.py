@@ -13,12 +13,19 @@ from crypto.errors import (
     InvalidKeyError,
     MessageGapTooLargeError,
     MissingMessageKeyError,
+    MissingSessionError,
     RecipientSetError,
     ReplayedInitialMessageError,
     SessionMismatchError,
     SignatureError,
     StaleStateError,
     UnknownPrekeyError,
+)
+from crypto.group import (
+    InboundGroupSession,
+    OutboundGroupSession,
+    RotationPolicy,
+    RotationReason,
 )
 from crypto.keys import IdentityKeyPair, IdentityPublicKey
 from crypto.prekeys import PrekeyBundle
@@ -30,6 +37,8 @@ from crypto.ratchet.skipped import (
     MAX_SKIPPED_KEYS,
 )
 from crypto.ratchet.state import SessionState
+from crypto.seal import open_sealed, seal
+from crypto.state import open_state, seal_state
 from crypto.x3dh import InboundResult
 
 __all__ = [
@@ -48,14 +57,19 @@ __all__ = [
     "IdentityKeyPair",
     "IdentityMismatchError",
     "IdentityPublicKey",
+    "InboundGroupSession",
     "InboundResult",
     "InvalidInputError",
     "InvalidKeyError",
     "MessageGapTooLargeError",
     "MissingMessageKeyError",
+    "MissingSessionError",
+    "OutboundGroupSession",
     "PrekeyBundle",
     "RecipientSetError",
     "ReplayedInitialMessageError",
+    "RotationPolicy",
+    "RotationReason",
     "Session",
     "SessionMismatchError",
     "SessionState",
@@ -63,4 +77,8 @@ __all__ = [
     "StaleStateError",
     "UnknownPrekeyError",
     "associated_data",
+    "open_sealed",
+    "open_state",
+    "seal",
+    "seal_state",
 ]
