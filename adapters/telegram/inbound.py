@@ -227,7 +227,8 @@ class _Context:
         who = obj.get("from") or obj.get("user")
         content = Unsupported(platform_type=kind, reason=reason)
         if chat and isinstance(chat.get("id"), int):
-            where = _Chat(id=chat["id"], type=chat.get("type"))
+            kind = chat.get("type")
+            where = _Chat(id=chat["id"], type=kind if isinstance(kind, str) else None)
         elif isinstance(who, dict) and isinstance(who.get("id"), int):
             where = _Chat(id=who["id"], type="private")
         else:
@@ -321,7 +322,7 @@ def _content(message: _Message, raw: msgspec.Raw) -> Content:
         return Media(
             media_kind="image",
             media_ref=largest.file_id,
-            size=largest.file_size,
+            size=_size(largest.file_size),
             caption=message.caption,
         )
     for field, media_kind in MEDIA_FIELDS:
@@ -362,12 +363,17 @@ def _media(raw: msgspec.Raw, field: str, media_kind: str, caption: str | None) -
     return Media(
         media_kind=media_kind,
         mime=item.mime_type,
-        size=item.file_size,
+        size=_size(item.file_size),
         filename=item.file_name,
         media_ref=item.file_id,
         caption=caption,
         animated=item.is_animated or item.is_video,
     )
+
+
+def _size(value: int | None) -> int | None:
+    """A file size the envelope can carry (MessagePack ints are 64-bit), else unknown."""
+    return value if value is not None and 0 <= value < 2**53 else None
 
 
 def _contacts(contact: _Contact) -> Contacts:

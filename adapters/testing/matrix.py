@@ -1,0 +1,97 @@
+"""Render adapters' capability data as Markdown tables (the matrix in docs/adapters.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adapters.sdk import Capabilities
+from gateway.envelope import CONTENT_TYPES
+
+ABBREVIATIONS = {"full": "full", "partial": "partial", "unsupported": "–", "dropped": "dropped"}
+KIND_ORDER = [str(t.__struct_config__.tag) for t in CONTENT_TYPES]
+
+
+def _cell(caps: Capabilities, kind: str) -> str:
+    support = caps.content.get(kind)
+    if support is None:
+        return "– / –"
+    inbound = ABBREVIATIONS.get(support.inbound, support.inbound)
+    outbound = ABBREVIATIONS.get(support.outbound, support.outbound)
+    if support.degrade_to:
+        outbound = f"→{support.degrade_to}"
+    return f"{inbound} / {outbound}"
+
+
+def _row(label: str, cells: Sequence[str]) -> str:
+    return "| " + " | ".join([label, *cells]) + " |"
+
+
+def _seconds(value: int | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value // 3600} h" if value % 3600 == 0 else f"{value} s"
+
+
+def _window(caps: Capabilities) -> str:
+    window = caps.policy.reply_window
+    if window is None:
+        return "none"
+    text = f"{window.hours:g} h, then {window.outside}"
+    if window.tag:
+        text += f" {window.tag}" + (f" ≤ {window.tag_hours:g} h" if window.tag_hours else "")
+    return text
+
+
+def _rates(caps: Capabilities) -> str:
+    if not caps.policy.rate_limits:
+        return "–"
+    return "; ".join(
+        limit.note or f"{limit.limit} per {limit.scope}" for limit in caps.policy.rate_limits
+    )
+
+
+def render_matrix(adapters: Sequence[type]) -> str:
+    """Two tables: content kinds (inbound / outbound) and limits & policy, one column each."""
+    names = [str(cls.name) for cls in adapters]  # type: ignore[attr-defined]
+    caps: list[Capabilities] = [cls.capabilities for cls in adapters]  # type: ignore[attr-defined]
+    declared = {kind for c in caps for kind in c.content}
+    kinds = [k for k in KIND_ORDER if k in declared]
+    header = _row("kind (in / out)", names)
+    rule = "|" + "---|" * (len(names) + 1)
+    lines = [header, rule] + [_row(f"`{k}`", [_cell(c, k) for c in caps]) for k in kinds]
+    limits = [
+        (
+            "text limit",
+            [
+                f"{c.text_max_chars} chars"
+                if c.text_max_chars
+                else (f"{c.text_max_bytes} bytes" if c.text_max_bytes else "–")
+                for c in caps
+            ],
+        ),
+        ("caption limit", [str(c.caption_max_chars or "–") for c in caps]),
+        (
+            "media out",
+            [
+                ", ".join(m.kind for m in c.media if m.outbound in ("full", "partial")) or "–"
+                for c in caps
+            ],
+        ),
+        ("replies (quote)", [c.replies for c in caps]),
+        (
+            "edit / delete max age",
+            [f"{_seconds(c.edit_max_age_s)} / {_seconds(c.delete_max_age_s)}" for c in caps],
+        ),
+        ("reply window", [_window(c) for c in caps]),
+        ("rate limits", [_rates(c) for c in caps]),
+        ("handshake", [c.handshake for c in caps]),
+        ("polling", ["yes" if c.polling else "no" for c in caps]),
+    ]
+    policy = [_row("limits & policy", names), rule] + [
+        _row(label, cells) for label, cells in limits
+    ]
+    legend = (
+        "Cells read `inbound / outbound`: `full`, `partial`, `–` (unsupported), `dropped` "
+        "(accepted, not forwarded), `→text` (sent degraded as text, recorded in the envelope)."
+    )
+    return "\n".join([*lines, "", *policy, "", legend]) + "\n"
