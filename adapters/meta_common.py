@@ -77,7 +77,7 @@ class _Entry(msgspec.Struct):
 
 class _Change(msgspec.Struct):
     field: str | None = None
-    value: msgspec.Raw | None = None
+    value: msgspec.Raw = msgspec.Raw(b"null")
 
 
 Source = Literal["messaging", "standby", "changes"]
@@ -122,9 +122,8 @@ def walk_webhook(body: bytes, expected_object: str, max_bytes: int) -> list[Webh
                 change = msgspec.json.decode(raw_change, type=_Change)
             except msgspec.ValidationError:
                 change = _Change()
-            items.append(
-                WebhookItem(entry_id, entry_ms, "changes", change.value or raw_change, change.field)
-            )
+            value = change.value if bytes(change.value) != b"null" else raw_change
+            items.append(WebhookItem(entry_id, entry_ms, "changes", value, change.field))
     return items
 
 

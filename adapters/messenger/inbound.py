@@ -217,7 +217,8 @@ def _resolve_parties(
         return False
     state.conversation = user_id or f"user_ref:{user_ref}"
     if state.direction == "in":
-        state.sender = Sender(id=state.conversation, alt_id=user_ref if user_id else None)
+        alt = user_ref if user_id and user_ref != user_id else None
+        state.sender = Sender(id=state.conversation, alt_id=alt)
     return True
 
 

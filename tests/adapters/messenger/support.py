@@ -1,0 +1,104 @@
+"""Helpers for the Messenger and Instagram adapter tests (both use the Messenger grammar)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adapters.instagram.adapter import InstagramAdapter, InstagramConfig
+from adapters.messenger.adapter import MessengerAdapter, MessengerConfig
+from adapters.sdk import Account, AdapterContext, InboundRequest, Secret
+from adapters.signing import meta_signature
+from gateway.envelope import Envelope, to_builtins
+
+APP_SECRET = "meta-test-app-secret"
+VERIFY_TOKEN = "meta-verify-token"
+ACCESS_TOKEN = "EAAG-page-token"
+NOW_MS = 1_750_000_000_000
+VOLATILE = ("id", "received_ts")  # fresh per parse; everything else is compared
+
+
+def account(account_id: str, tenant: str = "tenant-1", **settings: str) -> Account:
+    return Account(
+        id=account_id,
+        tenant=tenant,
+        app_secret=Secret(APP_SECRET),
+        verify_token=Secret(VERIFY_TOKEN),
+        access_token=Secret(ACCESS_TOKEN),
+        settings=settings,
+    )
+
+
+def messenger(**config: Any) -> MessengerAdapter:
+    return MessengerAdapter(AdapterContext(config=MessengerConfig(**config)))
+
+
+def instagram(**config: Any) -> InstagramAdapter:
+    return InstagramAdapter(AdapterContext(config=InstagramConfig(**config)))
+
+
+def signed_request(body: bytes, secret: str = APP_SECRET) -> InboundRequest:
+    return InboundRequest(
+        method="POST",
+        path="/webhooks/meta",
+        body=body,
+        headers={"X-Hub-Signature-256": meta_signature(secret, body)},
+        received_ms=NOW_MS,
+    )
+
+
+def handle(adapter: Any, body: bytes, acct: Account, secret: str = APP_SECRET) -> list[Envelope]:
+    """What the gateway does with a POST: verify over the raw bytes, then parse."""
+    request = signed_request(body, secret)
+    adapter.verify(request, acct)
+    envelopes: list[Envelope] = adapter.parse(request, acct)
+    return envelopes
+
+
+def wire(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def wrap_items(items: list[Any], page_id: str, obj: str = "page", key: str = "messaging") -> bytes:
+    """A full webhook around bare ``messaging[]`` items (docs show items alone)."""
+    entry = {"id": page_id, "time": 1_458_692_752_999, key: items}
+    return wire({"object": obj, "entry": [entry]})
+
+
+def comparable(envelope: Envelope) -> dict[str, Any]:
+    data = to_builtins(envelope)
+    for key in VOLATILE:
+        data.pop(key, None)
+    return data
+
+
+def pick(obj: Any, path: str) -> Any:
+    """``pick(env, "content.target")``; a missing step gives the string "<missing>"."""
+    for step in path.split("."):
+        if isinstance(obj, list):
+            obj = obj[int(step)]
+        elif isinstance(obj, dict):
+            obj = obj.get(step, "<missing>")
+        else:
+            obj = getattr(obj, step, "<missing>")
+    return obj
+
+
+def check(envelopes: list[Envelope], expected: list[dict[str, Any]]) -> None:
+    assert len(envelopes) == len(expected), [e.kind for e in envelopes]
+    for index, (env, want) in enumerate(zip(envelopes, expected, strict=True)):
+        for path, value in want.items():
+            assert pick(env, path) == value, f"envelope {index}: {path}"
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_bytes())
+
+
+def replay_case(adapter: Any, body_path: Path) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Our own recorded case: ``x.json`` (raw body) + ``x.expected.json`` (account, envelopes)."""
+    expected = load(body_path.with_suffix(".expected.json"))
+    acct = account(expected["account"]["id"], **expected["account"].get("settings", {}))
+    got = [comparable(e) for e in handle(adapter, body_path.read_bytes(), acct)]
+    return got, expected["envelopes"]
