@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from adapters.errors import (
     AuthExpired,
@@ -117,7 +117,7 @@ def classify(
 ) -> SendError:
     """The SendError for a Graph error (HTTP response or failed-status webhook)."""
     info = lookup(code)
-    fields = {"code": code, "subcode": subcode, "platform_status": http_status}
+    fields: dict[str, Any] = {"code": code, "subcode": subcode, "platform_status": http_status}
     server_side = http_status is not None and http_status >= 500
     if info is not None and info.kind == "rate_limited":
         return RateLimited(

@@ -284,7 +284,7 @@ def _media(kind: str, body: _MediaBody) -> Media:
     )
 
 
-def contact_card(raw: msgspec.Raw) -> ContactCard:
+def contact_card(raw: bytes | msgspec.Raw) -> ContactCard:
     card = msgspec.json.decode(raw, type=_Card)
     name = card.name
     display = (name.formatted_name or " ".join(

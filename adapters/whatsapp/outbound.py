@@ -102,7 +102,7 @@ def _object(content: Content) -> tuple[str, Any]:
     if isinstance(content, Media):
         return _media(content)
     if isinstance(content, Location):
-        loc = {"latitude": content.latitude, "longitude": content.longitude}
+        loc: dict[str, Any] = {"latitude": content.latitude, "longitude": content.longitude}
         loc.update({k: v for k, v in (("name", content.name), ("address", content.address)) if v})
         return "location", loc
     if isinstance(content, Contacts):
