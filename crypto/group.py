@@ -235,7 +235,7 @@ class OutboundGroupSession:
     def from_bytes(cls, data: bytes) -> OutboundGroupSession:
         try:
             state = _outbound_decoder.decode(data)
-        except (msgspec.DecodeError, TypeError):
+        except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
             raise DecodeError("outbound group state could not be decoded") from None
         return cls.from_state(state)
 
@@ -383,7 +383,7 @@ class InboundGroupSession:
     def from_bytes(cls, data: bytes) -> InboundGroupSession:
         try:
             state = _inbound_decoder.decode(data)
-        except (msgspec.DecodeError, TypeError):
+        except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
             raise DecodeError("inbound group state could not be decoded") from None
         return cls.from_state(state)
 

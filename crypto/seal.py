@@ -144,7 +144,7 @@ def _decode(sealed: bytes) -> tuple[SealedMessage, SealedBody]:
     try:
         message = _decode_message(sealed)
         body = _decode_body(message.body)
-    except (msgspec.DecodeError, TypeError):
+    except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
         raise DecodeError("not a sealed message") from None
     if body.version != PROTOCOL_VERSION:
         raise DecodeError("unsupported sealed message version")

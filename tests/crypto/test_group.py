@@ -338,8 +338,9 @@ def test_stored_inbound_state_bounds_checked(change: dict[str, object]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=200))
+@given(st.binary(max_size=200) | st.just(b"\x81\xa5\x00\x00\x00\x00\x80"))
 def test_from_bytes_garbage_is_decode_error(data: bytes) -> None:
+    """Garbage, including msgpack with invalid UTF-8 in a key, is DecodeError."""
     for kind in (InboundGroupSession, OutboundGroupSession):
         with pytest.raises(DecodeError):
             kind.from_bytes(data)

@@ -211,7 +211,7 @@ def test_type_errors_are_crypto_errors(ten: Fanout) -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.binary(max_size=300))
+@given(st.binary(max_size=300) | st.just(b"\x92\xc4\x03\x81\xa1\x80\x90"))
 def test_garbage_is_decode_error(data: bytes) -> None:
     with pytest.raises(DecodeError):
         sealed_recipients(data)
