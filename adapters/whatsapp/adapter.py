@@ -40,7 +40,7 @@ _CHALLENGE = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
 class WhatsAppConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     api_base: str = "https://graph.facebook.com"
     api_version: str = "v23.0"
-    max_body_bytes: int = 4 * MB  # Meta documents webhook payloads up to 3 MB
+    max_body_bytes: int = 3 * MB  # = policy.webhook_max_bytes (Meta: payloads up to 3 MB)
     attach_envelope_id: bool = True  # sent as biz_opaque_callback_data, echoed on statuses
 
 
