@@ -18,11 +18,13 @@ from crypto import (
     CryptoError,
     Device,
     DuplicateMessageError,
+    InboundGroupSession,
+    OutboundGroupSession,
     Session,
     associated_data,
+    open_sealed,
+    seal,
 )
-from crypto.group import InboundGroupSession, OutboundGroupSession
-from crypto.seal import open_sealed, seal
 
 BANNER = """\
 ==============================================================================

@@ -11,9 +11,15 @@ from __future__ import annotations
 import os
 import time
 
-from crypto import Device, Session, associated_data
-from crypto.group import InboundGroupSession, OutboundGroupSession
-from crypto.seal import open_sealed, seal
+from crypto import (
+    Device,
+    InboundGroupSession,
+    OutboundGroupSession,
+    Session,
+    associated_data,
+    open_sealed,
+    seal,
+)
 from gateway.bench.harness import (
     FANOUT_BYTES,
     FANOUT_DEVICES,
