@@ -65,6 +65,12 @@ class SealedBody(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     nonce: bytes
     ciphertext: bytes
 
+    def __repr__(self) -> str:
+        return (f"SealedBody(version={self.version}, devices={len(self.recipients)}, "
+                f"ciphertext=<{len(self.ciphertext)} bytes>)")
+
+    __str__ = __repr__
+
 
 class SealedMessage(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     """The wire form: msgpack ``[body (bin, msgpack of SealedBody), keys (bin per device)]``.

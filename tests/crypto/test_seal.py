@@ -233,7 +233,8 @@ def test_malformed_structures_are_decode_errors() -> None:
 def test_P43_no_secret_in_repr_or_errors(ten: Fanout) -> None:
     sealed = seal(ENVELOPE, ten.ids[:2], AD, sessions=ten.send)
     message = msgspec.msgpack.decode(sealed, type=SealedMessage)
-    texts = [repr(message), str(message)]
+    body = msgspec.msgpack.decode(message.body, type=SealedBody)
+    texts = [repr(message), str(message), repr(body), str(body)]
     for attempt in (
         lambda: open_sealed(sealed, b"stranger", ten.receive[ten.ids[0]], AD),
         lambda: open_sealed(sealed, ten.ids[0], ten.receive[ten.ids[0]], AD + b"x"),
@@ -244,5 +245,5 @@ def test_P43_no_secret_in_repr_or_errors(ten: Fanout) -> None:
         texts.append(str(raised.value))
     for text in texts:
         assert "envelope msgpack" not in text
-        assert message.body[:16].hex() not in text
+        assert message.body[:16].hex() not in text and body.ciphertext[:8].hex() not in text
         assert "device-" not in text and "stranger" not in text and "nobody" not in text
