@@ -72,7 +72,7 @@ class _Answer(msgspec.Struct):
 def parse_send_response(status: int, headers: Mapping[str, str], body: bytes) -> SendResult:
     try:
         answer = msgspec.json.decode(body, type=_Answer)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError):
         if 200 <= status < 300:
             return SendResult(status="accepted")  # sent, but unreadable: never resend
         raise _by_status(status, None) from None

@@ -250,7 +250,7 @@ class _Context:
             "direction": "out" if outgoing else "in",
             "echo": outgoing,
             "sender": _sender(author) if author else None,
-            "platform_ts": to_ms(message.date, "s"),
+            "platform_ts": _date_ms(message.date),
         }
         reply = message.reply_to_message
         if reply is not None:
@@ -273,7 +273,7 @@ class _Context:
         target = f"{message.chat.id}:{message.message_id}"
         fields = self._fields(message)
         fields["platform_message_id"] = f"{target}:edit:{message.edit_date or 0}"
-        fields["platform_ts"] = to_ms(message.edit_date or message.date, "s")
+        fields["platform_ts"] = _date_ms(message.edit_date or message.date)
         content = Edit(target=target, new_content=_content(message, raw))
         return self.envelope(content, message.chat, **fields)
 
@@ -306,7 +306,7 @@ class _Context:
                 Reaction(target=target, emoji=emoji, removed=removed),
                 event.chat,
                 sender=_sender(author) if author else None,
-                platform_ts=to_ms(event.date, "s"),
+                platform_ts=_date_ms(event.date),
                 platform_message_id=f"update:{self.update_id}:{index}",
             )
             for index, (emoji, removed) in enumerate(changes)
@@ -371,6 +371,11 @@ def _media(raw: msgspec.Raw, field: str, media_kind: str, caption: str | None) -
     )
 
 
+def _date_ms(value: int | None) -> int | None:
+    """Telegram dates are epoch seconds; anything past the year 5000 is not a date."""
+    return to_ms(value, "s") if value is not None and 0 <= value < 10**11 else None
+
+
 def _size(value: int | None) -> int | None:
     """A file size the envelope can carry (MessagePack ints are 64-bit), else unknown."""
     return value if value is not None and 0 <= value < 2**53 else None
@@ -392,7 +397,7 @@ def _as_json(data: str) -> str:
     """The web app's data as JSON text: kept when it is JSON, else encoded as a JSON string."""
     try:
         msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         return msgspec.json.encode(data).decode()
     return data
 

@@ -40,7 +40,7 @@ def parse_send_response(
     if 200 <= status < 300:
         try:
             sent = msgspec.json.decode(body, type=_SendResponse)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError):
             # Accepted by X but unreadable: never resend (X has no idempotency key).
             return SendResult(status="accepted")
         data = sent.data or _SentData()
@@ -82,7 +82,7 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes, now_s: 
 def _problem(body: bytes) -> dict[str, Any]:
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         return {}
     return decoded if isinstance(decoded, dict) else {}
 
