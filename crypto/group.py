@@ -122,18 +122,21 @@ _outbound_decoder = msgspec.msgpack.Decoder(OutboundGroupState)
 _inbound_decoder = msgspec.msgpack.Decoder(InboundGroupState)
 
 
+def _check_framing(message: bytes) -> bytes:
+    if not isinstance(message, bytes) or len(message) < MESSAGE_OVERHEAD or (
+            message[0] != PROTOCOL_VERSION):
+        raise DecodeError("not a group message")
+    return message
+
+
 def group_message_session_id(message: bytes) -> bytes:
     """The session id a group message names (to pick the inbound session); not verified."""
-    if len(message) < MESSAGE_OVERHEAD or message[0] != PROTOCOL_VERSION:
-        raise DecodeError("not a group message")
-    return bytes(message[1:_INDEX_AT])
+    return _check_framing(message)[1:_INDEX_AT]
 
 
 def group_message_index(message: bytes) -> int:
     """The chain index a group message claims; not verified."""
-    if len(message) < MESSAGE_OVERHEAD or message[0] != PROTOCOL_VERSION:
-        raise DecodeError("not a group message")
-    return int(_unpack_u32(message, _INDEX_AT)[0])
+    return int(_unpack_u32(_check_framing(message), _INDEX_AT)[0])
 
 
 class OutboundGroupSession:
@@ -321,8 +324,7 @@ class InboundGroupSession:
         """The error for a message this session cannot even look at."""
         if not isinstance(message, bytes):
             return InvalidInputError("group message must be bytes")
-        if len(message) < MESSAGE_OVERHEAD or message[0] != PROTOCOL_VERSION:
-            return DecodeError("not a group message")
+        _check_framing(message)
         return GroupSessionError("group message belongs to another session")
 
     def _skip_to(self, index: int) -> tuple[list[tuple[int, bytes]], bytes]:
