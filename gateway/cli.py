@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "gateway.bench.cli",
     "demo": "gateway.demo",
     "adapters": "gateway.adapters_cli",
+    "adapter-check": "gateway.adapter_check_cli",
 }
 
 
