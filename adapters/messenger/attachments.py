@@ -37,8 +37,9 @@ def _s(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def contents(raws: list[msgspec.Raw]) -> list[Content]:
-    """The content of every attachment, in order, minus duplicate sticker images."""
+def contents(raws: list[msgspec.Raw], text: str | None = None) -> list[Content]:
+    """The content of every attachment, in order, minus duplicate sticker images and minus
+    link-preview fallbacks whose URL is already in the message ``text``."""
     parsed: list[tuple[v.Attachment | None, msgspec.Raw]] = []
     for raw in raws:
         try:
@@ -50,9 +51,21 @@ def contents(raws: list[msgspec.Raw]) -> list[Content]:
     for item, raw in parsed:
         if item is None:
             out.append(_unreadable(raw))
-        elif not (has_sticker and item.type == "image" and _sticker_id(item) is not None):
+        elif not _duplicate(item, has_sticker, text):
             out.append(content(item, raw))
     return out
+
+
+def _duplicate(item: v.Attachment, has_sticker: bool, text: str | None) -> bool:
+    if item.type == "image" and has_sticker:
+        return _sticker_id(item) is not None
+    link = _link(item) if item.type == "fallback" else None
+    return bool(link and text and link in text)
+
+
+def _link(item: v.Attachment) -> str | None:
+    payload_url = item.payload.url if item.payload else None
+    return payload_url or item.url or item.URL
 
 
 def _sticker_id(item: v.Attachment) -> str | None:
@@ -73,6 +86,8 @@ def _unreadable(raw: msgspec.Raw) -> Unsupported:
 def content(item: v.Attachment, raw: msgspec.Raw) -> Content:
     kind = item.type or "unknown"
     payload = item.payload or v.AttachmentPayload()
+    if payload.title is None and payload.url is None:  # legacy: title / URL beside the payload
+        payload = msgspec.structs.replace(payload, title=item.title, url=item.url or item.URL)
     sticker = _s(payload.sticker_id)
     if kind == "sticker" or (kind == "image" and sticker is not None):
         return Media(media_kind="sticker", url=payload.url, media_ref=sticker)

@@ -16,12 +16,14 @@ Rules (documented decisions, see tests/adapters/messenger):
 - One envelope per content: a message with text and two attachments gives three envelopes,
   the first with ``platform_message_id=mid``, the next ``mid#1``, ``mid#2``. Events without
   an id of their own get a stable derived id (``mid#deleted``, ``mid#edit:N``,
-  ``mid#react:TS``) so a redelivery deduplicates.
+  ``mid#react:TS``, else ``<event>#<hash of the item's bytes>``) so a redelivery
+  deduplicates; delivery statuses keep none (the envelope dedupes them by target).
 - Unknown event keys → ``Unsupported`` with the key as ``platform_type`` and the item's JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,12 +89,16 @@ class _Item:
     raw: msgspec.Raw
     direction: str = "in"
     conversation: str = ""
+    conversation_type: str = "direct"
     sender: Sender | None = None
     platform_ts: int | None = None
     echo: bool = False
+    event: str = "messaging"
     out: list[Envelope] = field(default_factory=list)
 
     def emit(self, content: Content, **fields: Any) -> None:
+        if fields.get("platform_message_id") is None and not isinstance(content, Status):
+            fields["platform_message_id"] = derived_id(self.event, self.raw)
         values: dict[str, Any] = {
             "direction": self.direction,
             "sender": self.sender,
@@ -106,6 +112,7 @@ class _Item:
                 self.platform,
                 content,
                 conversation=self.conversation,
+                conversation_type=self.conversation_type,
                 received_ts=self.received_ms,
                 **values,
             )
@@ -114,6 +121,11 @@ class _Item:
     def unsupported(self, platform_type: str, reason: str, raw: bytes | None = None) -> None:
         text = raw_text(self.raw if raw is None else raw)
         self.emit(Unsupported(platform_type=platform_type, raw=text, reason=reason))
+
+
+def derived_id(event: str, raw: msgspec.Raw | bytes) -> str:
+    """A stable id for an item that has none: the same bytes redelivered give the same id."""
+    return f"{event}#{hashlib.blake2b(bytes(raw), digest_size=10).hexdigest()}"
 
 
 def parse_messaging_webhook(
@@ -137,6 +149,7 @@ def parse_messaging_webhook(
                     Unsupported(platform_type=f"field:{item.field}", raw=raw_text(item.raw)),
                     conversation=item.entry_id or account.id, conversation_type="account",
                     platform_ts=item.entry_ms, received_ts=received_ms,
+                    platform_message_id=derived_id(f"field:{item.field}", item.raw),
                 )
             )
             continue
@@ -168,18 +181,15 @@ def _parse_item(
     state.platform_ts = to_ms(head.timestamp) or item.entry_ms
     if key is None:
         other = sorted(set(fields) - HEAD_KEYS)
-        state.unsupported(other[0] if other else "messaging", "no known messaging event")
+        state.event = other[0] if other else "messaging"
+        state.unsupported(state.event, "no known messaging event")
         return state.out
+    state.event = key
     try:
         HANDLERS[key](state, fields[key], account)
     except msgspec.ValidationError as exc:
-        state.unsupported(key, f"malformed {key}: {_path(exc)}")
+        state.unsupported(key, f"malformed {key}: {exc}")  # types and a $.path, no values
     return state.out
-
-
-def _path(exc: msgspec.ValidationError) -> str:
-    text = str(exc)
-    return text[text.rfind("`$") + 1 : -1] if "`$" in text else "shape"
 
 
 def _is_echo(raw: msgspec.Raw) -> bool:
@@ -213,8 +223,11 @@ def _resolve_parties(
             user_ref = _s(msgspec.json.decode(optin, type=v.Optin).user_ref)
         except msgspec.ValidationError:
             user_ref = None
-    if user_id is None and user_ref is None:
-        return False
+    if user_id is None and user_ref is None:  # a Page-level event (policy enforcement …)
+        state.conversation = state.account.id
+        state.conversation_type = "account"
+        state.sender = None
+        return True
     state.conversation = user_id or f"user_ref:{user_ref}"
     if state.direction == "in":
         alt = user_ref if user_id and user_ref != user_id else None
@@ -229,7 +242,7 @@ def _referral(view: v.ReferralView | None) -> Referral | None:
     ads = view.ads_context_data
     product = view.product
     return Referral(
-        source=view.source.lower() if view.source else None,
+        source=view.source.lower() if view.source else ("product" if product else None),
         source_id=_s(view.ad_id) or (_s(product.id) if product else None),
         source_url=view.referer_uri or (ads.photo_url or ads.video_url if ads else None),
         ref=view.ref,
@@ -257,7 +270,7 @@ def _message(state: _Item, raw: msgspec.Raw, account: Account) -> None:
         contents.append(Postback(payload=msg.quick_reply.payload, title=text, source="quick_reply"))
     elif text is not None:
         contents.append(Text(text=text))
-    contents.extend(att.contents(msg.attachments))
+    contents.extend(att.contents(msg.attachments, text))
     if not contents:
         reason = "media type the API does not deliver" if msg.is_unsupported else "empty message"
         contents.append(Unsupported(

@@ -65,6 +65,9 @@ class AttachmentPayload(msgspec.Struct):
 class Attachment(msgspec.Struct):
     type: str | None = None
     payload: AttachmentPayload | None = None
+    title: str | None = None  # legacy fallback / location shape: title and URL beside payload
+    url: str | None = None
+    URL: str | None = None
 
 
 class AttachmentType(msgspec.Struct):
