@@ -14,6 +14,8 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "gateway.demo",
     "adapters": "gateway.adapters_cli",
     "adapter-check": "gateway.adapter_check_cli",
+    "serve": "gateway.serve_cli",
+    "migrate": "gateway.serve_cli",
 }
 
 
