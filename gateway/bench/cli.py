@@ -51,7 +51,8 @@ def run_crypto(args: argparse.Namespace) -> int:
     for scenario in scenarios:
         results[scenario] = run_scenario(scenario, implementations, n, rounds, _progress)
     settings: dict[str, Any] = {"n": n, "rounds": rounds, "quick": bool(args.quick)}
-    built = report.build(results, skipped, settings, info)
+    notes = {impl.name: impl.note for impl in implementations}
+    built = report.build(results, notes, skipped, settings, info)
     if args.json:
         print(json.dumps(built, indent=2))
     else:

@@ -115,5 +115,5 @@ def unigate() -> Implementation:
             "group_decrypt": lambda: _group(payload, decrypting=True),
             "fanout10": lambda: _fanout(body),
         },
-        note="X3DH + header-encrypted Double Ratchet, sender keys, sealing (PyNaCl/libsodium)",
+        note="Python on libsodium: header-encrypted Double Ratchet, sender keys, sealing",
     )

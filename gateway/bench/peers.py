@@ -95,7 +95,7 @@ def vodozemac() -> Implementation:
             "group_decrypt": lambda: group_decrypt(*megolm(), payload),
             "fanout10": olm_fanout,
         },
-        note="Olm / Megolm",
+        note="Rust: Olm, Megolm",
     )
 
 
@@ -145,7 +145,7 @@ def libolm() -> Implementation:
         },
         # libolm's own curve25519 makes a DH step cost ~0.5 ms; fewer messages keep the run short
         scale={"pingpong": 0.5, "fanout10": 0.4},
-        note="python-olm: Olm / group session",
+        note="C via python-olm: Olm, Megolm",
     )
 
 
@@ -258,7 +258,7 @@ def doubleratchet() -> Implementation:
         name="doubleratchet",
         cases={"burst": lambda: measure(False), "pingpong": lambda: measure(True)},
         scale={"burst": 0.1, "pingpong": 0.1},
-        note="Syndace, pure Python",
+        note="Syndace, pure Python: Double Ratchet only",
     )
 
 

@@ -112,6 +112,7 @@ def machine() -> dict[str, Any]:
 
 def build(
     results: dict[str, ScenarioResult],
+    notes: dict[str, str],
     skipped: dict[str, str],
     settings: dict[str, Any],
     machine_info: dict[str, Any],
@@ -144,6 +145,7 @@ def build(
         "ratios": ratios,
         "targets": targets,
         "machine": machine_info,
+        "implementations": notes,
         "skipped": skipped,
         "settings": settings,
         "spread": spread,
@@ -169,6 +171,9 @@ def table(report: dict[str, Any]) -> str:
             f"{row[name]:>15.2f}" if name in row else f"{'-':>15}" for name in impls
         )
         lines.append(f"{SCENARIO_LABELS[scenario]:44}{cells}")
+    lines.append("")
+    for name, note in report["implementations"].items():
+        lines.append(f"  {name:14} {note}")
     for name, reason in report["skipped"].items():
         lines.append(f"  skipped {name}: {reason}")
     lines += ["", "targets (ratios of the medians above, same run):"]

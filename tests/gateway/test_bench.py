@@ -23,7 +23,8 @@ def run_json(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, objec
 
 def test_json_shape_and_unigate_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     data = run_json(capsys)
-    assert {"scenarios", "ratios", "targets", "machine"} <= set(data)
+    assert {"scenarios", "ratios", "targets", "machine", "skipped", "implementations"} <= set(data)
+    assert "unigate" in data["implementations"]
     scenarios = data["scenarios"]
     assert isinstance(scenarios, dict)
     assert list(scenarios) == SCENARIOS
