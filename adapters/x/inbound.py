@@ -200,7 +200,7 @@ def parse_webhook(
 ) -> list[Envelope]:
     """Every event of one AAA or XAA POST as envelopes (see the module doc for the mapping)."""
     top = decode_body(body, dict[str, msgspec.Raw], max_bytes)
-    if "data" in top and len(top) == 1:
+    if "data" in top:  # X Activity wraps each event in {"data": {...}}; AAA never has "data"
         return _parse_xaa(top["data"], account, received_ms)
     for_user = _decode(top.get("for_user_id"), Id) if "for_user_id" in top else None
     own_id = str(for_user) if for_user is not None else account.id
