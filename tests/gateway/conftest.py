@@ -6,7 +6,8 @@
 * ``db_url`` — a new database cloned from the template (``CREATE DATABASE … TEMPLATE``, a few
   ms), dropped after the test: real commits, real NOTIFY, full isolation.
 * ``database`` — a :class:`gateway.store.db.Database` on it; ``db_pool`` — its asyncpg pool.
-* ``gateway_config`` — a valid :class:`gateway.config.Config` on ``db_url`` with fresh edge keys.
+* ``gateway_config`` — a valid :class:`gateway.config.Config` on ``db_url`` with fresh edge keys;
+  ``make_config_data(**sections)`` — the raw mapping behind it, to extend (tenants, adapters).
 * ``make_app_client`` — ``await make_app_client(config, extra_routes=…)`` → a started aiohttp
   ``TestClient`` of ``create_app(config)``; ``app_client`` — one for ``gateway_config``.
 """
@@ -79,7 +80,8 @@ async def db_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
     name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_admin_url)
     try:
-        await admin.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(pg_template)}")
+        await admin.execute(
+            f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(pg_template)}")
         yield with_database(pg_admin_url, name)
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
     finally:
@@ -115,6 +117,13 @@ def config_data(db_url: str, **sections: Mapping[str, Any]) -> dict[str, Any]:
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
     return data
+
+
+@pytest.fixture
+def make_config_data(db_url: str) -> Callable[..., dict[str, Any]]:
+    """``make_config_data(adapters={...})`` → a raw config mapping on this test's database;
+    add ``["tenants"]`` and pass it to ``parse_config``."""
+    return lambda **sections: config_data(db_url, **sections)
 
 
 @pytest.fixture
