@@ -64,7 +64,8 @@ CAPABILITIES = Capabilities(
     content={
         "text": _k("full", "full", "outbound at most 1000 UTF-8 bytes"),
         "media": _k(
-            "full", "partial",
+            "full",
+            "partial",
             "inbound: image/video/audio/file, shares, reels, stickers (ephemeral media has no"
             " URL and arrives unsupported); outbound: image/video/audio, heart sticker, no"
             " captions",
@@ -76,7 +77,9 @@ CAPABILITIES = Capabilities(
         "story_mention": _k("full", "unsupported"),
         "postback": _k("full", "unsupported", "ice breakers, template buttons, quick replies"),
         "interactive": _k(
-            "partial", "full", "quick replies (<=13), button and generic templates (<=3"
+            "partial",
+            "full",
+            "quick replies (<=13), button and generic templates (<=3"
             " buttons; not on desktop); inbound only as template echoes",
         ),
         "read": _k("full", "full", "inbound per message (messaging_seen); outbound mark_seen"),
@@ -90,14 +93,34 @@ CAPABILITIES = Capabilities(
     text_max_bytes=TEXT_MAX_BYTES,
     caption_max_chars=0,
     media=(
-        MediaSupport(kind="image", max_bytes=8 * _MB,
-                     mime_types=("image/png", "image/jpeg", "image/gif")),
+        MediaSupport(
+            kind="image", max_bytes=8 * _MB, mime_types=("image/png", "image/jpeg", "image/gif")
+        ),
         MediaSupport(kind="gif", max_bytes=8 * _MB, mime_types=("image/gif",)),
-        MediaSupport(kind="video", max_bytes=25 * _MB, mime_types=(
-            "video/mp4", "video/ogg", "video/x-msvideo", "video/avi", "video/quicktime",
-            "video/webm")),
-        MediaSupport(kind="audio", max_bytes=25 * _MB, mime_types=(
-            "audio/aac", "audio/mp4", "audio/x-m4a", "audio/m4a", "audio/wav", "audio/x-wav")),
+        MediaSupport(
+            kind="video",
+            max_bytes=25 * _MB,
+            mime_types=(
+                "video/mp4",
+                "video/ogg",
+                "video/x-msvideo",
+                "video/avi",
+                "video/quicktime",
+                "video/webm",
+            ),
+        ),
+        MediaSupport(
+            kind="audio",
+            max_bytes=25 * _MB,
+            mime_types=(
+                "audio/aac",
+                "audio/mp4",
+                "audio/x-m4a",
+                "audio/m4a",
+                "audio/wav",
+                "audio/x-wav",
+            ),
+        ),
         MediaSupport(kind="voice", max_bytes=25 * _MB),
         MediaSupport(kind="sticker", max_bytes=0, outbound="partial"),
         MediaSupport(kind="file", max_bytes=0, outbound="unsupported"),
@@ -107,10 +130,18 @@ CAPABILITIES = Capabilities(
     policy=Policy(
         reply_window=ReplyWindow(hours=24, outside="tag", tag="HUMAN_AGENT", tag_hours=168),
         rate_limits=(
-            RateLimit(scope="account", limit=300, per_s=1.0,
-                      note="Send API per IG account: text, links, reactions, stickers"),
-            RateLimit(scope="account", limit=10, per_s=1.0,
-                      note="Send API per IG account: audio/video (per-thread unpublished)"),
+            RateLimit(
+                scope="account",
+                limit=300,
+                per_s=1.0,
+                note="Send API per IG account: text, links, reactions, stickers",
+            ),
+            RateLimit(
+                scope="account",
+                limit=10,
+                per_s=1.0,
+                note="Send API per IG account: audio/video (per-thread unpublished)",
+            ),
         ),
         dedupe_horizon_s=48 * 3600,
         webhook_max_bytes=MAX_BODY_BYTES,

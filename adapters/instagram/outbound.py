@@ -15,8 +15,13 @@ from adapters.messenger.outbound import SendRules
 
 TEXT_MAX_BYTES = 1000
 HEARTS = frozenset({"\u2764\ufe0f", "\u2764", "\u2665\ufe0f", "\u2665", "love"})
-MEDIA_TYPES = {"image": "image", "gif": "image", "video": "video", "audio": "audio",
-               "voice": "audio"}
+MEDIA_TYPES = {
+    "image": "image",
+    "gif": "image",
+    "video": "video",
+    "audio": "audio",
+    "voice": "audio",
+}
 
 
 def heart_only(emoji: str) -> str:
@@ -35,8 +40,9 @@ SEND_RULES = SendRules(
 )
 
 
-def messages_url(graph_url: str, instagram_url: str, version: str, account_id: str,
-                 page_id: str | None) -> str:
+def messages_url(
+    graph_url: str, instagram_url: str, version: str, account_id: str, page_id: str | None
+) -> str:
     if page_id:
         return f"{graph_url}/{version}/{page_id}/messages"
     return f"{instagram_url}/{version}/{account_id}/messages"

@@ -69,7 +69,9 @@ CAPABILITIES = Capabilities(
         "delete": _k("unsupported", "unsupported", "Messenger sends no unsend webhook"),
         "postback": _k("full", "unsupported", "postbacks, quick replies, get started"),
         "interactive": _k(
-            "partial", "full", "quick replies (<=13; lists sent as quick replies), button and"
+            "partial",
+            "full",
+            "quick replies (<=13; lists sent as quick replies), button and"
             " generic templates (<=3 buttons); inbound only as template echoes",
         ),
         "status": _k("partial", "unsupported", "deliveries with mids; reads are read markers"),
@@ -98,10 +100,18 @@ CAPABILITIES = Capabilities(
     policy=Policy(
         reply_window=ReplyWindow(hours=24, outside="tag", tag="HUMAN_AGENT", tag_hours=168),
         rate_limits=(
-            RateLimit(scope="account", limit=300, per_s=1.0,
-                      note="Send API per Page: text, links, reactions, stickers"),
-            RateLimit(scope="account", limit=10, per_s=1.0,
-                      note="Send API per Page: audio/video (per-thread throttling unpublished)"),
+            RateLimit(
+                scope="account",
+                limit=300,
+                per_s=1.0,
+                note="Send API per Page: text, links, reactions, stickers",
+            ),
+            RateLimit(
+                scope="account",
+                limit=10,
+                per_s=1.0,
+                note="Send API per Page: audio/video (per-thread throttling unpublished)",
+            ),
         ),
         dedupe_horizon_s=48 * 3600,
         webhook_max_bytes=MAX_BODY_BYTES,
@@ -109,8 +119,13 @@ CAPABILITIES = Capabilities(
 )
 
 MEDIA_TYPES = {
-    "image": "image", "gif": "image", "video": "video", "audio": "audio", "voice": "audio",
-    "file": "file", "document": "file",
+    "image": "image",
+    "gif": "image",
+    "video": "video",
+    "audio": "audio",
+    "voice": "audio",
+    "file": "file",
+    "document": "file",
 }
 SEND_RULES = SendRules(
     platform="Messenger",

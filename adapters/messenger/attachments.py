@@ -29,7 +29,11 @@ from gateway.envelope import (
 
 MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
 SHARE_TYPES = {
-    "reel": "video", "ig_reel": "video", "post": "image", "ig_post": "image", "share": "image",
+    "reel": "video",
+    "ig_reel": "video",
+    "post": "image",
+    "ig_post": "image",
+    "share": "image",
 }
 
 

@@ -55,16 +55,35 @@ from gateway.envelope import (
 
 HEAD_KEYS = frozenset({"sender", "recipient", "timestamp"})
 SYSTEM_KEYS = (
-    "policy_enforcement", "pass_thread_control", "take_thread_control",
-    "request_thread_control", "app_roles", "messaging_feedback",
+    "policy_enforcement",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "app_roles",
+    "messaging_feedback",
 )
 EVENT_KEYS = (
-    "message", "message_edit", "reaction", "read", "delivery", "postback", "referral",
-    "optin", "account_linking", "checkout_update", "payment", *SYSTEM_KEYS,
+    "message",
+    "message_edit",
+    "reaction",
+    "read",
+    "delivery",
+    "postback",
+    "referral",
+    "optin",
+    "account_linking",
+    "checkout_update",
+    "payment",
+    *SYSTEM_KEYS,
 )
 NAMED_REACTIONS = {
-    "love": "\u2764\ufe0f", "like": "\U0001f44d", "dislike": "\U0001f44e",
-    "smile": "\U0001f606", "laugh": "\U0001f606", "wow": "\U0001f62e", "sad": "\U0001f622",
+    "love": "\u2764\ufe0f",
+    "like": "\U0001f44d",
+    "dislike": "\U0001f44e",
+    "smile": "\U0001f606",
+    "laugh": "\U0001f606",
+    "wow": "\U0001f62e",
+    "sad": "\U0001f622",
     "angry": "\U0001f620",
 }
 
@@ -145,10 +164,13 @@ def parse_messaging_webhook(
         if item.source == "changes" and not _is_messaging_value(item.raw):
             out.append(
                 make_envelope(
-                    account, platform,
+                    account,
+                    platform,
                     Unsupported(platform_type=f"field:{item.field}", raw=raw_text(item.raw)),
-                    conversation=item.entry_id or account.id, conversation_type="account",
-                    platform_ts=item.entry_ms, received_ts=received_ms,
+                    conversation=item.entry_id or account.id,
+                    conversation_type="account",
+                    platform_ts=item.entry_ms,
+                    received_ts=received_ms,
                     platform_message_id=derived_id(f"field:{item.field}", item.raw),
                 )
             )
@@ -273,10 +295,13 @@ def _message(state: _Item, raw: msgspec.Raw, account: Account) -> None:
     contents.extend(att.contents(msg.attachments, text))
     if not contents:
         reason = "media type the API does not deliver" if msg.is_unsupported else "empty message"
-        contents.append(Unsupported(
-            platform_type="message:unsupported" if msg.is_unsupported else "message",
-            raw=raw_text(state.raw), reason=reason,
-        ))
+        contents.append(
+            Unsupported(
+                platform_type="message:unsupported" if msg.is_unsupported else "message",
+                raw=raw_text(state.raw),
+                reason=reason,
+            )
+        )
     reply_to = msg.reply_to.mid if msg.reply_to and story is None else None
     referral = _referral(msg.referral)
     for index, content in enumerate(contents):

@@ -78,13 +78,15 @@ def build_body(envelope: Envelope, rules: SendRules) -> dict[str, Any]:
     if isinstance(content, Reaction):
         if content.removed:
             return {
-                "recipient": to, "sender_action": "unreact",
+                "recipient": to,
+                "sender_action": "unreact",
                 "payload": {"message_id": content.target},
             }
         if not content.emoji:
             raise Refused("a reaction needs an emoji")
         return {
-            "recipient": to, "sender_action": "react",
+            "recipient": to,
+            "sender_action": "react",
             "payload": {"message_id": content.target, "reaction": rules.reaction(content.emoji)},
         }
     body: dict[str, Any] = {"recipient": to, **_messaging_type(envelope.message_tag)}

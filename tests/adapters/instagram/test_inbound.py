@@ -63,8 +63,12 @@ def test_instagram_only_events() -> None:
 
 
 def test_echo_detected_by_sender_even_without_is_echo() -> None:
-    item = {"sender": {"id": IGID}, "recipient": {"id": IGSID}, "timestamp": 1767312000000,
-            "message": {"mid": "aWdfZX", "text": "sent from the Instagram app"}}
+    item = {
+        "sender": {"id": IGID},
+        "recipient": {"id": IGSID},
+        "timestamp": 1767312000000,
+        "message": {"mid": "aWdfZX", "text": "sent from the Instagram app"},
+    }
     [env] = handle(instagram(), wrap_items([item], IGID, obj="instagram"), account(IGID))
     assert (env.direction, env.echo, env.conversation.id) == ("out", False, IGSID)
     assert env.sender is not None and env.sender.id == IGID

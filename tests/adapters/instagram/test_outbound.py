@@ -21,8 +21,9 @@ NOW = 1_767_312_000_000
 
 
 def out(content: Content, **fields: Any) -> Any:
-    return make_envelope(ACCOUNT, "instagram", content, conversation=IGSID, direction="out",
-                         **fields)
+    return make_envelope(
+        ACCOUNT, "instagram", content, conversation=IGSID, direction="out", **fields
+    )
 
 
 def body(content: Content, **fields: Any) -> dict[str, Any]:
@@ -35,8 +36,11 @@ def test_hosts_for_both_logins() -> None:
     assert ig_login.url == f"https://graph.instagram.com/v23.0/{IGID}/messages"
     page_login = instagram().build_send(out(Text(text="hi")), account(IGID, page_id=PAGE))
     assert page_login.url == f"https://graph.facebook.com/v23.0/{PAGE}/messages"
-    assert page_login.json == ig_login.json == {
-        "recipient": {"id": IGSID}, "messaging_type": "RESPONSE", "message": {"text": "hi"}}
+    assert (
+        page_login.json
+        == ig_login.json
+        == {"recipient": {"id": IGSID}, "messaging_type": "RESPONSE", "message": {"text": "hi"}}
+    )
 
 
 def test_text_limit_is_utf8_bytes() -> None:
@@ -49,23 +53,31 @@ def test_text_limit_is_utf8_bytes() -> None:
 
 def test_heart_reaction_and_sticker() -> None:
     assert body(Reaction(target="aWdfZAG1", emoji="\u2764\ufe0f")) == {
-        "recipient": {"id": IGSID}, "sender_action": "react",
-        "payload": {"message_id": "aWdfZAG1", "reaction": "love"}}
+        "recipient": {"id": IGSID},
+        "sender_action": "react",
+        "payload": {"message_id": "aWdfZAG1", "reaction": "love"},
+    }
     assert body(Reaction(target="aWdfZAG1", removed=True))["sender_action"] == "unreact"
     with pytest.raises(Refused, match="heart"):
         body(Reaction(target="aWdfZAG1", emoji="\U0001f44d"))
     assert body(Media(media_kind="sticker", media_ref="like_heart"))["message"] == {
-        "attachment": {"type": "like_heart"}}
+        "attachment": {"type": "like_heart"}
+    }
 
 
 def test_media_and_sender_actions() -> None:
     assert body(Media(media_kind="image", url="https://cdn.example/p.png"))["message"] == {
-        "attachment": {"type": "image",
-                       "payload": {"url": "https://cdn.example/p.png", "is_reusable": True}}}
+        "attachment": {
+            "type": "image",
+            "payload": {"url": "https://cdn.example/p.png", "is_reusable": True},
+        }
+    }
     assert body(Typing(on=True)) == {"recipient": {"id": IGSID}, "sender_action": "typing_on"}
     assert body(ReadMarker(target="m"))["sender_action"] == "mark_seen"
-    for refused in (Media(media_kind="file", url="https://cdn.example/a.pdf"),
-                    Media(media_kind="sticker", media_ref="369239263222822")):
+    for refused in (
+        Media(media_kind="file", url="https://cdn.example/a.pdf"),
+        Media(media_kind="sticker", media_ref="369239263222822"),
+    ):
         with pytest.raises(Refused, match="cannot be sent on Instagram"):
             body(refused)
 
@@ -77,13 +89,17 @@ def test_capabilities_say_what_instagram_does() -> None:
     assert caps.outbound("typing") == "full" and caps.outbound("reaction") == "partial"
     window = caps.policy.reply_window
     assert window is not None and (window.hours, window.tag, window.tag_hours) == (
-        24, "HUMAN_AGENT", 168)
+        24,
+        "HUMAN_AGENT",
+        168,
+    )
     with pytest.raises(Refused, match="mime"):
         check_outbound(caps, out(Media(media_kind="audio", url="u", mime="audio/mpeg")), NOW, NOW)
     with pytest.raises(WindowClosed):
         check_outbound(caps, out(Text(text="x")), NOW, NOW - 25 * 3_600_000)
-    tagged = check_outbound(caps, out(Text(text="x"), message_tag="HUMAN_AGENT"), NOW,
-                            NOW - 3 * 24 * 3_600_000)
+    tagged = check_outbound(
+        caps, out(Text(text="x"), message_tag="HUMAN_AGENT"), NOW, NOW - 3 * 24 * 3_600_000
+    )
     assert instagram().build_send(tagged.envelope, ACCOUNT).json["messaging_type"] == "MESSAGE_TAG"
 
 

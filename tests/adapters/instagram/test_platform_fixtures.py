@@ -40,66 +40,214 @@ def raw_has(*needles: str) -> Any:
 
 # file -> (account id, alt ids, expected envelopes as attribute path -> value)
 EXPECT: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
-    "chatwoot_factory_messaging_seen.json": (CHATWOOT, CHATWOOT_RECIPIENT, [{
-        "kind": "read", C + "target": "message-id-1", C + "watermark": None,
-        "sender.id": "Sender-id-1", "platform_ts": ISO_MS}]),
-    "chatwoot_factory_meta_test_text_event.json": ("0", "23245", [{
-        "kind": "text", C + "text": "random_text", "platform_message_id": "random_mid",
-        "sender.id": "12334", "platform_ts": 1_527_459_824_000}]),  # string of seconds
-    "chatwoot_factory_share_attachment.json": (CHATWOOT_4, CHATWOOT_RECIPIENT, [{
-        "kind": "media", C + "media_kind": "image",
-        C + "url": "https://www.example.com/test.jpeg", "platform_message_id": "message-id-1"}]),
-    "chatwoot_factory_standby.json": (CHATWOOT, CHATWOOT_RECIPIENT, [{
-        "kind": "text", "platform_message_id": "message-id-1", "direction": "in",
-        C + "text": lambda t: t.startswith("This is the first standby message")}]),
-    "chatwoot_factory_story_mention.json": (CHATWOOT_4, CHATWOOT_RECIPIENT, [{
-        "kind": "story_mention", C + "story_url": "https://www.example.com/test.jpeg",
-        "direction": "in"}]),
-    "chatwoot_factory_story_mention_echo.json": (CHATWOOT_4, CHATWOOT_RECIPIENT, [{
-        "kind": "story_mention", "direction": "out", "echo": True,
-        "conversation.id": "Sender-id-1", "sender.id": CHATWOOT_RECIPIENT}]),
-    "chatwoot_factory_story_reply.json": (CHATWOOT, CHATWOOT_RECIPIENT, [{
-        "kind": "story_reply", C + "text": "This is the story reply",
-        C + "story_id": "chatwoot-app-user-id-1",
-        C + "story_url": "https://chatwoot-assets.local/sample.png", "reply_to": None}]),
-    "chatwoot_factory_unsend.json": (CHATWOOT, CHATWOOT_RECIPIENT, [{
-        "kind": "delete", C + "target": "message-id-to-delete",
-        "platform_message_id": "message-id-to-delete#deleted"}]),
-    "courier_attachment.json": (COURIER, "", [{
-        "kind": "media", C + "media_kind": "image", C + "url": "https://image-url/foo.png",
-        "channel.platform": "instagram"}]),
+    "chatwoot_factory_messaging_seen.json": (
+        CHATWOOT,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "read",
+                C + "target": "message-id-1",
+                C + "watermark": None,
+                "sender.id": "Sender-id-1",
+                "platform_ts": ISO_MS,
+            }
+        ],
+    ),
+    "chatwoot_factory_meta_test_text_event.json": (
+        "0",
+        "23245",
+        [
+            {
+                "kind": "text",
+                C + "text": "random_text",
+                "platform_message_id": "random_mid",
+                "sender.id": "12334",
+                "platform_ts": 1_527_459_824_000,
+            }
+        ],
+    ),  # string of seconds
+    "chatwoot_factory_share_attachment.json": (
+        CHATWOOT_4,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "media",
+                C + "media_kind": "image",
+                C + "url": "https://www.example.com/test.jpeg",
+                "platform_message_id": "message-id-1",
+            }
+        ],
+    ),
+    "chatwoot_factory_standby.json": (
+        CHATWOOT,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "text",
+                "platform_message_id": "message-id-1",
+                "direction": "in",
+                C + "text": lambda t: t.startswith("This is the first standby message"),
+            }
+        ],
+    ),
+    "chatwoot_factory_story_mention.json": (
+        CHATWOOT_4,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "story_mention",
+                C + "story_url": "https://www.example.com/test.jpeg",
+                "direction": "in",
+            }
+        ],
+    ),
+    "chatwoot_factory_story_mention_echo.json": (
+        CHATWOOT_4,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "story_mention",
+                "direction": "out",
+                "echo": True,
+                "conversation.id": "Sender-id-1",
+                "sender.id": CHATWOOT_RECIPIENT,
+            }
+        ],
+    ),
+    "chatwoot_factory_story_reply.json": (
+        CHATWOOT,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "story_reply",
+                C + "text": "This is the story reply",
+                C + "story_id": "chatwoot-app-user-id-1",
+                C + "story_url": "https://chatwoot-assets.local/sample.png",
+                "reply_to": None,
+            }
+        ],
+    ),
+    "chatwoot_factory_unsend.json": (
+        CHATWOOT,
+        CHATWOOT_RECIPIENT,
+        [
+            {
+                "kind": "delete",
+                C + "target": "message-id-to-delete",
+                "platform_message_id": "message-id-to-delete#deleted",
+            }
+        ],
+    ),
+    "courier_attachment.json": (
+        COURIER,
+        "",
+        [
+            {
+                "kind": "media",
+                C + "media_kind": "image",
+                C + "url": "https://image-url/foo.png",
+                "channel.platform": "instagram",
+            }
+        ],
+    ),
     "courier_different_page.json": (COURIER, "", []),
-    "courier_duplicate_msg.json": (COURIER, "", [
-        {"kind": "text", "platform_message_id": "external_id"},
-        {"kind": "text", "platform_message_id": "external_id"}]),
-    "courier_echo.json": (COURIER, "", [{
-        "kind": "unsupported", "direction": "out", "echo": True,
-        "platform_message_id": "qT7ywaK"}]),
-    "courier_hello_msg.json": (COURIER, "", [{
-        "kind": "text", C + "text": "Hello World", "sender.id": "5678",
-        "platform_ts": 1459991487970}]),
-    "courier_icebreaker_get_started.json": (COURIER, "", [{
-        "kind": "postback", C + "payload": "get_started", C + "title": "icebreaker question"}]),
+    "courier_duplicate_msg.json": (
+        COURIER,
+        "",
+        [
+            {"kind": "text", "platform_message_id": "external_id"},
+            {"kind": "text", "platform_message_id": "external_id"},
+        ],
+    ),
+    "courier_echo.json": (
+        COURIER,
+        "",
+        [
+            {
+                "kind": "unsupported",
+                "direction": "out",
+                "echo": True,
+                "platform_message_id": "qT7ywaK",
+            }
+        ],
+    ),
+    "courier_hello_msg.json": (
+        COURIER,
+        "",
+        [
+            {
+                "kind": "text",
+                C + "text": "Hello World",
+                "sender.id": "5678",
+                "platform_ts": 1459991487970,
+            }
+        ],
+    ),
+    "courier_icebreaker_get_started.json": (
+        COURIER,
+        "",
+        [{"kind": "postback", C + "payload": "get_started", C + "title": "icebreaker question"}],
+    ),
     "courier_invalid_urn.json": (COURIER, "", [{"kind": "text", "sender.id": "abc5678"}]),
-    "courier_like_heart.json": (COURIER, "", [{
-        "kind": "media", C + "media_kind": "sticker", C + "media_ref": "like_heart",
-        C + "url": None}]),
+    "courier_like_heart.json": (
+        COURIER,
+        "",
+        [
+            {
+                "kind": "media",
+                C + "media_kind": "sticker",
+                C + "media_ref": "like_heart",
+                C + "url": None,
+            }
+        ],
+    ),
     "courier_no_entries.json": (COURIER, "", []),
     "courier_no_messaging_entries.json": (COURIER, "", []),
-    "courier_story_mention.json": (COURIER, "", [{
-        "kind": "story_mention", C + "story_url": "https://story-url"}]),
-    "courier_unknown_messaging_entry.json": (COURIER, "", [{
-        "kind": "unsupported", C + "platform_type": "messaging"}]),
-    "courier_unsent_msg.json": (COURIER, "", [{
-        "kind": "delete", C + "target": "external_id", "platform_ts": 1569262485349}]),
-    "meta_dashboard_test_reaction_raw_wire.json": ("0", "23245", [{
-        "kind": "reaction", C + "target": "random_mid", C + "emoji": "\u2764\ufe0f",
-        C + "removed": False, "platform_ts": 233_445_667_000}]),  # nonsense ts, read as seconds
-    "meta_docs_disappearing_media.json": ("IGID", "", [{
-        "kind": "unsupported", C + "platform_type": "attachment:ephemeral",
-        "platform_message_id": "MESSAGE-ID", "sender.id": "IGSID"}]),
-    "meta_docs_messaging_seen.json": ("IGID", "", [{
-        "kind": "read", C + "target": "MESSAGE-ID", "platform_ts": 1569262485349}]),
+    "courier_story_mention.json": (
+        COURIER,
+        "",
+        [{"kind": "story_mention", C + "story_url": "https://story-url"}],
+    ),
+    "courier_unknown_messaging_entry.json": (
+        COURIER,
+        "",
+        [{"kind": "unsupported", C + "platform_type": "messaging"}],
+    ),
+    "courier_unsent_msg.json": (
+        COURIER,
+        "",
+        [{"kind": "delete", C + "target": "external_id", "platform_ts": 1569262485349}],
+    ),
+    "meta_dashboard_test_reaction_raw_wire.json": (
+        "0",
+        "23245",
+        [
+            {
+                "kind": "reaction",
+                C + "target": "random_mid",
+                C + "emoji": "\u2764\ufe0f",
+                C + "removed": False,
+                "platform_ts": 233_445_667_000,
+            }
+        ],
+    ),  # nonsense ts, read as seconds
+    "meta_docs_disappearing_media.json": (
+        "IGID",
+        "",
+        [
+            {
+                "kind": "unsupported",
+                C + "platform_type": "attachment:ephemeral",
+                "platform_message_id": "MESSAGE-ID",
+                "sender.id": "IGSID",
+            }
+        ],
+    ),
+    "meta_docs_messaging_seen.json": (
+        "IGID",
+        "",
+        [{"kind": "read", C + "target": "MESSAGE-ID", "platform_ts": 1569262485349}],
+    ),
 }
 REFUSED = {"courier_not_instagram.json"}
 

@@ -31,7 +31,9 @@ CASES = sorted(p for p in DATA.glob("*.json") if not p.name.endswith(".expected.
 
 def test_cases_exist() -> None:
     assert [p.name for p in CASES] == [
-        "attachments_and_templates.json", "batch_mixed.json", "changes_dashboard.json",
+        "attachments_and_templates.json",
+        "batch_mixed.json",
+        "changes_dashboard.json",
         "system_events.json",
     ]
 
@@ -76,8 +78,9 @@ def test_other_page_entry_is_parsed_when_the_account_lists_it() -> None:
 
 def test_echo_of_our_own_send_is_not_flagged_as_a_foreign_echo() -> None:
     body, _ = batch()
-    with_app = {e.platform_message_id: e for e in handle(messenger(), body, account(PAGE,
-                                                                                  app_id="5550001"))}
+    with_app = {
+        e.platform_message_id: e for e in handle(messenger(), body, account(PAGE, app_id="5550001"))
+    }
     without = {e.platform_message_id: e for e in handle(messenger(), body, account(PAGE))}
     for envs in (with_app, without):
         assert envs["m_OUT2"].direction == "out" and envs["m_OUT3"].direction == "out"
@@ -98,17 +101,29 @@ def test_redelivery_gives_the_same_dedupe_keys() -> None:
 
 
 def test_standby_item_is_parsed_like_messaging() -> None:
-    item = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 1767225600000,
-            "message": {"mid": "m_S", "text": "hi"}}
+    item = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 1767225600000,
+        "message": {"mid": "m_S", "text": "hi"},
+    }
     [env] = handle(messenger(), wrap_items([item], PAGE, key="standby"), account(PAGE))
     assert env.kind == "text" and env.platform_message_id == "m_S" and env.direction == "in"
 
 
 def test_odd_item_is_isolated_from_its_batch() -> None:
-    good = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 1,
-            "message": {"mid": "m_1", "text": "a"}}
-    bad_reaction = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 2,
-                    "reaction": {"mid": 5, "action": ["react"]}}
+    good = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 1,
+        "message": {"mid": "m_1", "text": "a"},
+    }
+    bad_reaction = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 2,
+        "reaction": {"mid": 5, "action": ["react"]},
+    }
     not_object = ["x"]
     bad_sender = {"sender": "nope", "recipient": {"id": PAGE}, "message": {"mid": "m_2"}}
     body = wrap_items([good, bad_reaction, not_object, bad_sender, good], PAGE)
@@ -132,8 +147,11 @@ def test_odd_item_is_isolated_from_its_batch() -> None:
     ],
 )
 def test_timestamps_normalise_to_ms(timestamp: Any, entry_time: Any, want: int | None) -> None:
-    item: dict[str, Any] = {"sender": {"id": USER}, "recipient": {"id": PAGE},
-                            "read": {"watermark": 1}}
+    item: dict[str, Any] = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "read": {"watermark": 1},
+    }
     if timestamp is not None:
         item["timestamp"] = timestamp
     entry: dict[str, Any] = {"id": PAGE, "messaging": [item]}
@@ -144,16 +162,24 @@ def test_timestamps_normalise_to_ms(timestamp: Any, entry_time: Any, want: int |
 
 
 def test_fallback_without_payload_and_text_is_unsupported() -> None:
-    item = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 1,
-            "message": {"mid": "m_f", "attachments": [{"type": "fallback", "payload": None}]}}
+    item = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 1,
+        "message": {"mid": "m_f", "attachments": [{"type": "fallback", "payload": None}]},
+    }
     [env] = handle(messenger(), wrap_items([item], PAGE), account(PAGE))
     assert isinstance(env.content, Unsupported)
     assert env.content.platform_type == "attachment:fallback"
 
 
 def test_reaction_name_without_emoji_maps_to_an_emoji() -> None:
-    item = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 7,
-            "reaction": {"reaction": "wow", "action": "react", "mid": "m_x"}}
+    item = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 7,
+        "reaction": {"reaction": "wow", "action": "react", "mid": "m_x"},
+    }
     [env] = handle(messenger(), wrap_items([item], PAGE), account(PAGE))
     assert env.content == env.content.__class__(target="m_x", emoji="\U0001f62e")
 
@@ -161,13 +187,19 @@ def test_reaction_name_without_emoji_maps_to_an_emoji() -> None:
 def test_delivery_without_mids_is_a_watermark_event() -> None:
     expected = load(DATA / "batch_mixed.expected.json")["envelopes"]
     [event] = [e for e in expected if e["content"]["kind"] == "system"]
-    assert event["content"] == {"kind": "system", "event": "delivered_watermark",
-                                "body": "1767225600050"}
+    assert event["content"] == {
+        "kind": "system",
+        "event": "delivered_watermark",
+        "body": "1767225600050",
+    }
 
 
 def test_entries_without_messaging_and_empty_batches() -> None:
-    for body in ({"object": "page", "entry": []}, {"object": "page", "entry": [{"id": PAGE}]},
-                 {"entry": [{"id": PAGE, "messaging": []}]}):
+    for body in (
+        {"object": "page", "entry": []},
+        {"object": "page", "entry": [{"id": PAGE}]},
+        {"entry": [{"id": PAGE, "messaging": []}]},
+    ):
         assert handle(messenger(), wire(body), account(PAGE)) == []
 
 
@@ -175,15 +207,15 @@ def test_entries_without_messaging_and_empty_batches() -> None:
     ("body", "reason"),
     [
         (b"", "not valid JSON"),
-        (b"{\"object\": \"page\", \"entry\": [", "not valid JSON"),
+        (b'{"object": "page", "entry": [', "not valid JSON"),
         (b"[]", "unexpected JSON shape"),
-        (b"{\"object\": \"page\"}", "no entry list"),
-        (b"{\"object\": \"page\", \"entry\": {}}", "unexpected JSON shape"),
-        (b"{\"object\": \"page\", \"entry\": [1]}", "entry[0]"),
-        (b"{\"object\": \"page\", \"entry\": [{\"messaging\": {}}]}", "entry[0]"),
-        (b"{\"object\": 7, \"entry\": []}", "unexpected JSON shape"),
-        (b"{\"object\": \"instagram\", \"entry\": []}", "not 'page'"),
-        (b"{\"object\": \"whatsapp_business_account\", \"entry\": []}", "not 'page'"),
+        (b'{"object": "page"}', "no entry list"),
+        (b'{"object": "page", "entry": {}}', "unexpected JSON shape"),
+        (b'{"object": "page", "entry": [1]}', "entry[0]"),
+        (b'{"object": "page", "entry": [{"messaging": {}}]}', "entry[0]"),
+        (b'{"object": 7, "entry": []}', "unexpected JSON shape"),
+        (b'{"object": "instagram", "entry": []}', "not 'page'"),
+        (b'{"object": "whatsapp_business_account", "entry": []}', "not 'page'"),
     ],
 )
 def test_malformed_bodies_are_refused_clearly(body: bytes, reason: str) -> None:
@@ -202,8 +234,12 @@ def test_oversize_body_is_refused_before_parsing() -> None:
 
 
 def test_unsupported_keeps_the_type_name_and_item() -> None:
-    item = {"sender": {"id": USER}, "recipient": {"id": PAGE}, "timestamp": 1,
-            "messaging_customer_information": {"screens": []}}
+    item = {
+        "sender": {"id": USER},
+        "recipient": {"id": PAGE},
+        "timestamp": 1,
+        "messaging_customer_information": {"screens": []},
+    }
     [env] = handle(messenger(), wrap_items([item], PAGE), account(PAGE))
     assert isinstance(env.content, Unsupported)
     assert env.content.platform_type == "messaging_customer_information"

@@ -47,8 +47,9 @@ NOW = 1_767_225_600_000
 
 
 def out(content: Content, conversation: str = PSID, **fields: Any) -> Any:
-    return make_envelope(ACCOUNT, "messenger", content, conversation=conversation,
-                         direction="out", **fields)
+    return make_envelope(
+        ACCOUNT, "messenger", content, conversation=conversation, direction="out", **fields
+    )
 
 
 def body(content: Content, **fields: Any) -> dict[str, Any]:
@@ -67,45 +68,65 @@ def test_request_line_and_headers() -> None:
     assert ACCESS_TOKEN not in repr(request) and "hi" not in repr(request)
     custom = messenger(graph_url="http://127.0.0.1:9", api_version="v99.0")
     assert custom.build_send(out(Text(text="hi")), ACCOUNT).url == (
-        f"http://127.0.0.1:9/v99.0/{PAGE}/messages")
+        f"http://127.0.0.1:9/v99.0/{PAGE}/messages"
+    )
 
 
 def test_text_and_messaging_types() -> None:
     assert body(Text(text="Your order shipped")) == {
-        "recipient": {"id": PSID}, "messaging_type": "RESPONSE",
-        "message": {"text": "Your order shipped"}}
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "Your order shipped"},
+    }
     assert body(Text(text="x"), message_tag="HUMAN_AGENT") == {
-        "recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
-        "message": {"text": "x"}}
+        "recipient": {"id": PSID},
+        "messaging_type": "MESSAGE_TAG",
+        "tag": "HUMAN_AGENT",
+        "message": {"text": "x"},
+    }
     assert body(Text(text="x"), message_tag="UPDATE")["messaging_type"] == "UPDATE"
     assert "tag" not in body(Text(text="x"), message_tag="RESPONSE")
 
 
 def test_reply_to_and_user_ref_recipient() -> None:
     assert body(Text(text="yes"), reply_to="m_AAA1")["reply_to"] == {"mid": "m_AAA1"}
-    request = messenger().build_send(out(Text(text="hi"), conversation="user_ref:cp-9f1c2e"),
-                                     ACCOUNT)
+    request = messenger().build_send(
+        out(Text(text="hi"), conversation="user_ref:cp-9f1c2e"), ACCOUNT
+    )
     assert request.json["recipient"] == {"user_ref": "cp-9f1c2e"}
 
 
 @pytest.mark.parametrize(
     ("media", "attachment"),
     [
-        (Media(media_kind="image", url="https://cdn.example/a.jpg"),
-         {"type": "image", "payload": {"url": "https://cdn.example/a.jpg", "is_reusable": True}}),
-        (Media(media_kind="gif", url="https://cdn.example/a.gif"),
-         {"type": "image", "payload": {"url": "https://cdn.example/a.gif", "is_reusable": True}}),
-        (Media(media_kind="video", media_ref="1857777774821032"),
-         {"type": "video", "payload": {"attachment_id": "1857777774821032"}}),
-        (Media(media_kind="voice", url="https://cdn.example/v.mp4"),
-         {"type": "audio", "payload": {"url": "https://cdn.example/v.mp4", "is_reusable": True}}),
-        (Media(media_kind="document", url="https://cdn.example/i.pdf", filename="i.pdf"),
-         {"type": "file", "payload": {"url": "https://cdn.example/i.pdf", "is_reusable": True}}),
+        (
+            Media(media_kind="image", url="https://cdn.example/a.jpg"),
+            {"type": "image", "payload": {"url": "https://cdn.example/a.jpg", "is_reusable": True}},
+        ),
+        (
+            Media(media_kind="gif", url="https://cdn.example/a.gif"),
+            {"type": "image", "payload": {"url": "https://cdn.example/a.gif", "is_reusable": True}},
+        ),
+        (
+            Media(media_kind="video", media_ref="1857777774821032"),
+            {"type": "video", "payload": {"attachment_id": "1857777774821032"}},
+        ),
+        (
+            Media(media_kind="voice", url="https://cdn.example/v.mp4"),
+            {"type": "audio", "payload": {"url": "https://cdn.example/v.mp4", "is_reusable": True}},
+        ),
+        (
+            Media(media_kind="document", url="https://cdn.example/i.pdf", filename="i.pdf"),
+            {"type": "file", "payload": {"url": "https://cdn.example/i.pdf", "is_reusable": True}},
+        ),
     ],
 )
 def test_media_by_url_or_attachment_id(media: Media, attachment: dict[str, Any]) -> None:
-    assert body(media) == {"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
-                           "message": {"attachment": attachment}}
+    assert body(media) == {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"attachment": attachment},
+    }
 
 
 def test_sender_actions() -> None:
@@ -114,19 +135,30 @@ def test_sender_actions() -> None:
     assert body(Typing(on=False)) == {**to, "sender_action": "typing_off"}
     assert body(ReadMarker(target="m_AAA1")) == {**to, "sender_action": "mark_seen"}
     assert body(Reaction(target="m_AAA1", emoji="\U0001f389")) == {
-        **to, "sender_action": "react",
-        "payload": {"message_id": "m_AAA1", "reaction": "\U0001f389"}}
+        **to,
+        "sender_action": "react",
+        "payload": {"message_id": "m_AAA1", "reaction": "\U0001f389"},
+    }
     assert body(Reaction(target="m_AAA1", removed=True)) == {
-        **to, "sender_action": "unreact", "payload": {"message_id": "m_AAA1"}}
+        **to,
+        "sender_action": "unreact",
+        "payload": {"message_id": "m_AAA1"},
+    }
 
 
 def test_quick_replies_and_lists() -> None:
     buttons = [Button(title="Red", payload="COLOR_RED"), Button(title="Green", id="g")]
     assert body(Interactive(style="quick_replies", body="Pick a color:", buttons=buttons)) == {
-        "recipient": {"id": PSID}, "messaging_type": "RESPONSE",
-        "message": {"text": "Pick a color:", "quick_replies": [
-            {"content_type": "text", "title": "Red", "payload": "COLOR_RED"},
-            {"content_type": "text", "title": "Green", "payload": "g"}]}}
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {
+            "text": "Pick a color:",
+            "quick_replies": [
+                {"content_type": "text", "title": "Red", "payload": "COLOR_RED"},
+                {"content_type": "text", "title": "Green", "payload": "g"},
+            ],
+        },
+    }
     rows = [ListRow(id=f"row{i}", title=f"Slot {i}") for i in range(3)]
     sent = body(Interactive(style="list", body="When?", sections=[ListSection(rows=rows)]))
     assert [q["payload"] for q in sent["message"]["quick_replies"]] == ["row0", "row1", "row2"]
@@ -135,18 +167,44 @@ def test_quick_replies_and_lists() -> None:
 def test_button_and_generic_templates() -> None:
     buttons = [Button(title="Track", payload="TRACK"), Button(title="FAQ", url="https://s.example")]
     assert body(Interactive(style="buttons", body="Need help?", buttons=buttons))["message"] == {
-        "attachment": {"type": "template", "payload": {
-            "template_type": "button", "text": "Need help?", "buttons": [
-                {"type": "postback", "title": "Track", "payload": "TRACK"},
-                {"type": "web_url", "url": "https://s.example", "title": "FAQ"}]}}}
-    generic = body(Interactive(style="buttons", header="Blue chair", body="49 EUR",
-                               buttons=[Button(title="Buy", id="BUY")]))
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "button",
+                "text": "Need help?",
+                "buttons": [
+                    {"type": "postback", "title": "Track", "payload": "TRACK"},
+                    {"type": "web_url", "url": "https://s.example", "title": "FAQ"},
+                ],
+            },
+        }
+    }
+    generic = body(
+        Interactive(
+            style="buttons",
+            header="Blue chair",
+            body="49 EUR",
+            buttons=[Button(title="Buy", id="BUY")],
+        )
+    )
     assert generic["message"]["attachment"]["payload"] == {
-        "template_type": "generic", "elements": [{
-            "title": "Blue chair", "subtitle": "49 EUR",
-            "buttons": [{"type": "postback", "title": "Buy", "payload": "BUY"}]}]}
-    extra = body(Interactive(style="quick_replies", body="?", buttons=[Button(title="a")],
-                             extra_json='{"metadata": "outbox:7"}'))
+        "template_type": "generic",
+        "elements": [
+            {
+                "title": "Blue chair",
+                "subtitle": "49 EUR",
+                "buttons": [{"type": "postback", "title": "Buy", "payload": "BUY"}],
+            }
+        ],
+    }
+    extra = body(
+        Interactive(
+            style="quick_replies",
+            body="?",
+            buttons=[Button(title="a")],
+            extra_json='{"metadata": "outbox:7"}',
+        )
+    )
     assert extra["message"]["metadata"] == "outbox:7"
 
 
@@ -162,14 +220,26 @@ def test_button_and_generic_templates() -> None:
         (Template(name="t", language="en"), "template cannot be sent"),
         (Delete(target="m_1"), "delete cannot be sent"),
         (Edit(target="m_1", new_content=Text(text="x")), "edit cannot be sent"),
-        (Interactive(style="quick_replies", body="?",
-                     buttons=[Button(title=str(i)) for i in range(14)]), "1 to 13"),
-        (Interactive(style="buttons", body="?", buttons=[Button(title=str(i)) for i in range(4)]),
-         "1 to 3 buttons"),
+        (
+            Interactive(
+                style="quick_replies", body="?", buttons=[Button(title=str(i)) for i in range(14)]
+            ),
+            "1 to 13",
+        ),
+        (
+            Interactive(
+                style="buttons", body="?", buttons=[Button(title=str(i)) for i in range(4)]
+            ),
+            "1 to 3 buttons",
+        ),
         (Interactive(style="buttons", body="x" * 641, buttons=[Button(title="a")]), "640"),
         (Interactive(style="carousel", body="?"), "style 'carousel'"),
-        (Interactive(style="quick_replies", body="?", buttons=[Button(title="a")],
-                     extra_json="[1]"), "JSON object"),
+        (
+            Interactive(
+                style="quick_replies", body="?", buttons=[Button(title="a")], extra_json="[1]"
+            ),
+            "JSON object",
+        ),
         (Reaction(target="m_1"), "needs an emoji"),
     ],
 )
@@ -206,8 +276,9 @@ def test_policy_window_and_human_agent_tag() -> None:
 
 def test_policy_degrades_an_edit_to_a_quoting_text_explicitly() -> None:
     caps = messenger().capabilities
-    decision = check_outbound(caps, out(Edit(target="m_1", new_content=Text(text="fixed"))),
-                              NOW, NOW)
+    decision = check_outbound(
+        caps, out(Edit(target="m_1", new_content=Text(text="fixed"))), NOW, NOW
+    )
     assert decision.envelope.degraded is not None
     assert decision.envelope.degraded.original_kind == "edit"
     sent = messenger().build_send(decision.envelope, ACCOUNT).json
@@ -227,10 +298,10 @@ def test_policy_refuses_limits_from_capabilities() -> None:
 # --------------------------------------------------------------------------- send answers
 def test_success_answers() -> None:
     adapter = messenger()
-    ok = adapter.parse_send_response(200, {}, b'{"recipient_id":"7300000000000001",'
-                                              b'"message_id":"m_OUT9"}')
-    assert (ok.platform_message_id, ok.recipient_id, ok.status) == (
-        "m_OUT9", PSID, "accepted")
+    ok = adapter.parse_send_response(
+        200, {}, b'{"recipient_id":"7300000000000001","message_id":"m_OUT9"}'
+    )
+    assert (ok.platform_message_id, ok.recipient_id, ok.status) == ("m_OUT9", PSID, "accepted")
     action = adapter.parse_send_response(200, {}, b'{"recipient_id": 7300000000000001}')
     assert (action.platform_message_id, action.recipient_id) == (None, PSID)
     user_ref = adapter.parse_send_response(200, {}, b'{"message_id": "m_OUT10"}')
@@ -239,8 +310,11 @@ def test_success_answers() -> None:
 
 
 def graph_error(code: int | None, subcode: int | None = None, **extra: Any) -> bytes:
-    error: dict[str, Any] = {"message": "(#x) secret text of user 7300000000000001",
-                             "type": "OAuthException", "fbtrace_id": "AbC"}
+    error: dict[str, Any] = {
+        "message": "(#x) secret text of user 7300000000000001",
+        "type": "OAuthException",
+        "fbtrace_id": "AbC",
+    }
     if code is not None:
         error["code"] = code
     if subcode is not None:
@@ -249,8 +323,9 @@ def graph_error(code: int | None, subcode: int | None = None, **extra: Any) -> b
     return json.dumps({"error": error}).encode()
 
 
-BUC = json.dumps({PAGE: [{"type": "messenger", "call_count": 100,
-                          "estimated_time_to_regain_access": 7}]})
+BUC = json.dumps(
+    {PAGE: [{"type": "messenger", "call_count": 100, "estimated_time_to_regain_access": 7}]}
+)
 WINDOW_MESSAGE = {"message": "(#10) This message is sent outside of allowed window."}
 
 
@@ -274,8 +349,15 @@ WINDOW_MESSAGE = {"message": "(#10) This message is sent outside of allowed wind
         (400, graph_error(4), {"Retry-After": "30"}, RateLimited, 4, None, 30.0),
         (400, graph_error(17), {}, RateLimited, 17, None, None),
         (400, graph_error(32), {}, RateLimited, 32, None, None),
-        (400, graph_error(80006), {"X-Business-Use-Case-Usage": BUC}, RateLimited, 80006, None,
-         420.0),
+        (
+            400,
+            graph_error(80006),
+            {"X-Business-Use-Case-Usage": BUC},
+            RateLimited,
+            80006,
+            None,
+            420.0,
+        ),
         (429, b"", {}, RateLimited, None, None, None),
         (500, graph_error(1), {}, Retryable, 1, None, None),
         (400, graph_error(2), {}, Retryable, 2, None, None),
@@ -287,8 +369,13 @@ WINDOW_MESSAGE = {"message": "(#10) This message is sent outside of allowed wind
     ],
 )
 def test_graph_errors_are_classified(
-    status: int, body: bytes, headers: dict[str, str], kind: type[SendError],
-    code: int | None, subcode: int | None, retry_after: float | None,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+    kind: type[SendError],
+    code: int | None,
+    subcode: int | None,
+    retry_after: float | None,
 ) -> None:
     with pytest.raises(SendError) as info:
         messenger().parse_send_response(status, headers, body)
@@ -310,8 +397,12 @@ def test_rate_limit_scopes() -> None:
 
 
 def test_usage_header_noise_gives_no_retry_after() -> None:
-    for header in ("not json", "[]", '{"a": [{"estimated_time_to_regain_access": 0}]}',
-                   '{"a": {"estimated_time_to_regain_access": true}}'):
+    for header in (
+        "not json",
+        "[]",
+        '{"a": [{"estimated_time_to_regain_access": 0}]}',
+        '{"a": {"estimated_time_to_regain_access": true}}',
+    ):
         with pytest.raises(RateLimited) as info:
             messenger().parse_send_response(400, {"x-app-usage": header}, graph_error(613))
         assert info.value.retry_after is None

@@ -60,8 +60,11 @@ def test_botman_vector_verifies(adapter: Any, botman_body: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("body", "header", "secret"),
-    [(ESCAPED, ESCAPED_SHA256, "Bar"), (UTF8, UTF8_SHA256, "Bar"), (b"{}", EMPTY_SHA256,
-                                                                     "FAKE_SECRET")],
+    [
+        (ESCAPED, ESCAPED_SHA256, "Bar"),
+        (UTF8, UTF8_SHA256, "Bar"),
+        (b"{}", EMPTY_SHA256, "FAKE_SECRET"),
+    ],
 )
 def test_computed_vectors_verify(adapter: Any, body: bytes, header: str, secret: str) -> None:
     adapter.verify(post(body, **{"X-Hub-Signature-256": header}), bar_account(secret))
@@ -108,21 +111,28 @@ def test_signature_failure_parses_nothing(
 ) -> None:
     parsed: list[bytes] = []
     real_parse = adapter.parse
-    monkeypatch.setattr(adapter, "parse", lambda req, acct: parsed.append(req.body) or
-                        real_parse(req, acct))
+    monkeypatch.setattr(
+        adapter, "parse", lambda req, acct: parsed.append(req.body) or real_parse(req, acct)
+    )
     acct = account("111899832631525")
     with pytest.raises(SignatureInvalid):
         handle(adapter, botman_body, acct, secret="not-the-app-secret")
     assert parsed == []
-    handle(adapter, botman_body.replace(b'"page"', b'"instagram"')
-           if adapter.name == "instagram" else botman_body, acct)
+    handle(
+        adapter,
+        botman_body.replace(b'"page"', b'"instagram"')
+        if adapter.name == "instagram"
+        else botman_body,
+        acct,
+    )
     assert len(parsed) == 1
 
 
 def test_missing_app_secret_is_a_config_error(adapter: Any, botman_body: bytes) -> None:
     with pytest.raises(AccountConfigError, match="app_secret"):
-        adapter.verify(post(botman_body, **{"X-Hub-Signature-256": BOTMAN_SHA256}),
-                       Account(id="1", tenant="t"))
+        adapter.verify(
+            post(botman_body, **{"X-Hub-Signature-256": BOTMAN_SHA256}), Account(id="1", tenant="t")
+        )
 
 
 def get(**query: str) -> InboundRequest:
@@ -130,8 +140,9 @@ def get(**query: str) -> InboundRequest:
 
 
 def test_handshake_echoes_the_challenge(adapter: Any) -> None:
-    request = get(**{"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-                     "hub.challenge": "1158201444"})
+    request = get(
+        **{"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    )
     answer = adapter.handshake(request, account("1"))
     assert (answer.status, answer.body, answer.content_type) == (200, b"1158201444", "text/plain")
 
@@ -141,13 +152,23 @@ def test_handshake_echoes_the_challenge(adapter: Any) -> None:
     [
         ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"}, "token"),
         ({"hub.mode": "subscribe", "hub.challenge": "1"}, "token"),
-        ({"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
-         "mode"),
+        (
+            {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+            "mode",
+        ),
         ({"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN}, "challenge"),
-        ({"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-          "hub.challenge": "<script>alert(1)</script>"}, "challenge"),
-        ({"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "9" * 300},
-         "challenge"),
+        (
+            {
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "<script>alert(1)</script>",
+            },
+            "challenge",
+        ),
+        (
+            {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "9" * 300},
+            "challenge",
+        ),
     ],
 )
 def test_handshake_refusals(adapter: Any, query: dict[str, str], reason: str) -> None:
