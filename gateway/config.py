@@ -227,7 +227,12 @@ def _convert(raw: Any, type_: type, path: str) -> Any:
     try:
         return msgspec.convert(raw, type_, dec_hook=_dec_hook, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(str(exc).replace("`$", f"`{path}", 1)) from None
+        message = str(exc)
+        if " - at `$" in message:
+            message = message.replace(" - at `$", f" - at `{path}", 1)
+        else:  # msgspec leaves out the path for errors at the root of what it converted
+            message = f"{message} - at `{path}`"
+        raise ConfigError(message) from None
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
