@@ -132,6 +132,7 @@ SEND_RULES = SendRules(
     text_fits=lambda text: len(text) <= TEXT_MAX_CHARS,
     text_limit=f"{TEXT_MAX_CHARS} characters",
     media_types=MEDIA_TYPES,
+    metadata=True,
 )
 
 

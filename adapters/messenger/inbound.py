@@ -10,8 +10,9 @@ Rules (documented decisions, see tests/adapters/messenger):
   ``settings["alt_ids"]``) is skipped: one app webhook can carry several Pages, and an entry
   of another account must not land in this account's tenant. Within an entry, an item whose
   sender and recipient are both foreign (courier's "different page") is skipped too.
-- Direction: ``is_echo`` (or the Page as sender) → ``out``; ``echo`` is set unless the echo's
-  ``app_id`` equals ``settings["app_id"]`` (our own send coming back).
+- Direction: ``is_echo`` (or the Page as sender) → ``out``; ``echo`` is set unless the echo is
+  our own send coming back: its ``metadata`` starts with ``unigate:`` (Messenger sends set it)
+  or its ``app_id`` equals ``settings["app_id"]``.
 - Standby items (another app owns the thread) are parsed like ``messaging`` items.
 - One envelope per content: a message with text and two attachments gives three envelopes,
   the first with ``platform_message_id=mid``, the next ``mid#1``, ``mid#2``. Events without
@@ -31,6 +32,7 @@ import msgspec
 
 from adapters.messenger import attachments as att
 from adapters.messenger import views as v
+from adapters.messenger.outbound import ECHO_MARK
 from adapters.meta_common import WebhookItem, raw_text, walk_webhook
 from adapters.sdk import Account, make_envelope
 from gateway.envelope import (
@@ -275,7 +277,9 @@ def _referral(view: v.ReferralView | None) -> Referral | None:
 def _message(state: _Item, raw: msgspec.Raw, account: Account) -> None:
     msg = msgspec.json.decode(raw, type=v.Message)
     mid = msg.mid
-    if state.echo and msg.app_id is not None:
+    if state.echo and (msg.metadata or "").startswith(ECHO_MARK):
+        state.echo = False  # a send of ours (see outbound: metadata)
+    elif state.echo and msg.app_id is not None:
         state.echo = _s(msg.app_id) != account.settings.get("app_id")
     if msg.is_deleted:
         if mid is None:

@@ -8,6 +8,8 @@ Instagram alike; :class:`SendRules` holds what differs between them.
   ``attachment_id`` (``media_ref``); interactive → quick replies, or a button template (a generic
   template when it has a header); reaction → ``sender_action`` react/unreact; typing →
   ``typing_on``/``typing_off``; read marker → ``mark_seen``.
+- Messenger messages carry ``metadata = "unigate:<envelope id>"``; Meta echoes it back on the
+  message echo, which is how the inbound side recognises its own sends.
 - ``reply_to`` → top-level ``reply_to.mid`` (third-party implementations; unverified in
   Meta's pages, hence "partial" in the capabilities).
 
@@ -40,6 +42,7 @@ QUICK_REPLY_MAX = 13
 TEMPLATE_BUTTON_MAX = 3
 TEMPLATE_TEXT_MAX = 640
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE"})
+ECHO_MARK = "unigate:"  # prefix of the ``metadata`` we attach; an echo carrying it is ours
 
 
 def _any_emoji(emoji: str) -> str:
@@ -56,6 +59,7 @@ class SendRules:
     media_types: Mapping[str, str]  # envelope media_kind → attachment type
     stickers: frozenset[str] = frozenset()  # media_ref values sendable as an attachment type
     reaction: Callable[[str], str] = _any_emoji  # emoji → API ``reaction`` (may raise Refused)
+    metadata: bool = False  # tag messages with ``metadata`` (echoed back on message echoes)
 
 
 def recipient(envelope: Envelope) -> dict[str, str]:
@@ -90,7 +94,10 @@ def build_body(envelope: Envelope, rules: SendRules) -> dict[str, Any]:
             "payload": {"message_id": content.target, "reaction": rules.reaction(content.emoji)},
         }
     body: dict[str, Any] = {"recipient": to, **_messaging_type(envelope.message_tag)}
-    body["message"] = _message(envelope, rules)
+    message = _message(envelope, rules)
+    if rules.metadata:
+        message = {**message, "metadata": ECHO_MARK + envelope.id, **_extra_of(envelope)}
+    body["message"] = message
     if envelope.reply_to:
         body["reply_to"] = {"mid": envelope.reply_to}
     return body
@@ -175,6 +182,13 @@ def _interactive(content: Interactive, rules: SendRules) -> dict[str, Any]:
             raise Refused(f"button template text must be 1 to {TEMPLATE_TEXT_MAX} characters")
         payload = {"template_type": "button", "text": content.body, "buttons": buttons}
     return {"attachment": {"type": "template", "payload": payload}}
+
+
+def _extra_of(envelope: Envelope) -> dict[str, Any]:
+    content = envelope.content
+    if isinstance(content, Interactive) and content.extra_json:
+        return _extra(content.extra_json)
+    return {}
 
 
 def _extra(extra_json: str) -> dict[str, Any]:

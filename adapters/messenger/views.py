@@ -121,6 +121,7 @@ class Message(msgspec.Struct):
     referral: ReferralView | None = None
     is_echo: bool = False
     app_id: Id | None = None
+    metadata: str | None = None
     is_deleted: bool = False
     is_unsupported: bool = False
 

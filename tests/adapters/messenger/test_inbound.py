@@ -86,8 +86,46 @@ def test_echo_of_our_own_send_is_not_flagged_as_a_foreign_echo() -> None:
         assert envs["m_OUT2"].direction == "out" and envs["m_OUT3"].direction == "out"
         assert envs["m_OUT3"].echo is True  # Business Suite reply: another app id
         assert envs["m_OUT2"].sender is not None and envs["m_OUT2"].sender.id == PAGE
-    assert with_app["m_OUT2"].echo is False
-    assert without["m_OUT2"].echo is True  # no app_id configured: cannot tell, flag it
+    # m_OUT2 carries our "unigate:" metadata: recognised as ours with or without app_id
+    assert with_app["m_OUT2"].echo is False and without["m_OUT2"].echo is False
+
+
+def test_own_echo_by_app_id_when_metadata_is_absent() -> None:
+    item = {
+        "sender": {"id": PAGE},
+        "recipient": {"id": USER},
+        "timestamp": 5,
+        "message": {"is_echo": True, "app_id": 5550001, "mid": "m_E", "text": "hi"},
+    }
+    body = wrap_items([item], PAGE)
+    [known] = handle(messenger(), body, account(PAGE, app_id="5550001"))
+    [unknown] = handle(messenger(), body, account(PAGE))
+    assert (known.direction, known.echo) == ("out", False)
+    assert (unknown.direction, unknown.echo) == ("out", True)  # cannot tell: flagged
+
+
+def test_sent_metadata_marks_the_echo_as_ours() -> None:
+    from adapters.sdk import make_envelope
+    from gateway.envelope import Text
+
+    acct = account(PAGE)
+    outbound = make_envelope(acct, "messenger", Text(text="hi"), conversation=USER, direction="out")
+    sent = messenger().build_send(outbound, acct).json
+    assert sent["message"]["metadata"] == f"unigate:{outbound.id}"
+    echo = {
+        "sender": {"id": PAGE},
+        "recipient": {"id": USER},
+        "timestamp": 6,
+        "message": {
+            "is_echo": True,
+            "app_id": 1,
+            "mid": "m_F",
+            "text": "hi",
+            "metadata": sent["message"]["metadata"],
+        },
+    }
+    [env] = handle(messenger(), wrap_items([echo], PAGE), acct)
+    assert (env.direction, env.echo, env.platform_message_id) == ("out", False, "m_F")
 
 
 def test_redelivery_gives_the_same_dedupe_keys() -> None:

@@ -53,9 +53,17 @@ def out(content: Content, conversation: str = PSID, **fields: Any) -> Any:
 
 
 def body(content: Content, **fields: Any) -> dict[str, Any]:
-    request = messenger().build_send(out(content, **fields), ACCOUNT)
+    """The request body, minus the ``metadata`` every message carries (checked here)."""
+    envelope = out(content, **fields)
+    request = messenger().build_send(envelope, ACCOUNT)
     assert json.loads(request.body()) == request.json
-    result: dict[str, Any] = request.json
+    result: dict[str, Any] = json.loads(request.body())
+    if "message" in result:
+        metadata = result["message"].pop("metadata")
+        if metadata != f"unigate:{envelope.id}":
+            result["message"]["metadata"] = metadata  # overridden through extra_json
+    else:
+        assert "metadata" not in result  # sender actions carry none
     return result
 
 
@@ -282,7 +290,8 @@ def test_policy_degrades_an_edit_to_a_quoting_text_explicitly() -> None:
     assert decision.envelope.degraded is not None
     assert decision.envelope.degraded.original_kind == "edit"
     sent = messenger().build_send(decision.envelope, ACCOUNT).json
-    assert sent["message"] == {"text": "fixed"} and sent["reply_to"] == {"mid": "m_1"}
+    assert sent["message"] == {"text": "fixed", "metadata": f"unigate:{decision.envelope.id}"}
+    assert sent["reply_to"] == {"mid": "m_1"}
 
 
 def test_policy_refuses_limits_from_capabilities() -> None:

@@ -591,6 +591,7 @@ def test_send_request_fixture_is_what_build_send_produces(folder: Path) -> None:
     request = messenger().build_send(env, acct)
     for reply in want["message"]["quick_replies"]:
         del reply["image_url"]
+    want["message"]["metadata"] = f"unigate:{env.id}"  # ours, echoed back on the echo
     assert request.json == want
     assert request.url == "https://graph.facebook.com/v23.0/106000000000001/messages"
     assert json.loads(request.body()) == want
