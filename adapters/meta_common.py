@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -243,7 +243,11 @@ def classify_graph_error(
     codes: Mapping[int, Rule] = NO_RULES,
 ) -> SendError:
     """The classified :class:`SendError` for a Graph error answer."""
-    fields = {"code": error.code, "subcode": error.subcode, "platform_status": error.status}
+    fields: dict[str, Any] = {
+        "code": error.code,
+        "subcode": error.subcode,
+        "platform_status": error.status,
+    }
     rule = rule_for(error, subcodes, codes)
     retry_after = retry_after_s(headers)
     if rule is not None and issubclass(rule.error, RateLimited):
