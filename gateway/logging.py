@@ -50,6 +50,7 @@ REDACTED = "[redacted]"
 MAX_VALUE_CHARS = 200
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 UNNAMED_EVENT = "unnamed_event"
+_HANDLER_NAME = "unigate"
 CONTEXT_KEYS = ("request_id", "tenant_id", "channel", "envelope_id")
 
 # Every key a log line may carry with its value. Ids, counts, durations, codes — never content.
@@ -189,9 +190,11 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             renderer,
         ],
     ))
+    handler.set_name(_HANDLER_NAME)
     root = stdlib_logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:  # ours from an earlier call; others are left alone
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
     # the access log quotes raw paths (query strings carry verify tokens); we log routes instead
