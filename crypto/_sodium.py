@@ -184,6 +184,33 @@ def aead_open(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) -> bytes |
     return result
 
 
+def aead_open_first(keys: tuple[bytes, ...], nonce: bytes, ciphertext: bytes,
+                    ad: bytes) -> tuple[int, bytes] | None:
+    """Trial decryption under several keys, in order: ``(index of the key that opened,
+    plaintext)``, or ``None`` if none did.
+
+    The same as calling :func:`aead_open` per key until one succeeds, in one Python call:
+    the ratchet's header trials (HKr, then NHKr) cost one libsodium call each, not one
+    wrapper each.
+    """
+    try:
+        size = len(ciphertext) - TAG_BYTES
+        if len(nonce) != XNONCE_BYTES or size < 0:
+            _need(nonce, XNONCE_BYTES, "XChaCha20 nonce")
+            return None
+        out = _new("unsigned char[]", size or 1)
+        length, ad_length = len(ciphertext), len(ad)
+        for index, key in enumerate(keys):
+            if len(key) != KEY_BYTES:
+                _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)
+            if _aead_xdec(out, _NULL, _NULL, ciphertext, length, ad, ad_length, nonce, key) == 0:
+                result: bytes = _buffer(out, size)[:]
+                return index, result
+    except _NOT_BYTES:
+        raise InvalidInputError("AEAD arguments must be bytes") from None
+    return None
+
+
 def ietf_aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, ad: bytes) -> bytes:
     """ChaCha20-Poly1305-IETF (RFC 8439), 12-byte nonce. Not used by the protocol itself."""
     _need(key, KEY_BYTES, "AEAD key", InvalidKeyError)

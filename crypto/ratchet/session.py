@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 
 from crypto import _sodium, kdf
 from crypto.errors import (
@@ -71,6 +72,7 @@ from crypto.ratchet.state import (
 _blake2b = hashlib.blake2b
 _seal = _sodium.aead_encrypt
 _open = _sodium.aead_open
+_open_first = _sodium.aead_open_first
 _x25519 = _sodium.x25519
 _x25519_public = _sodium.x25519_public
 _KDF_CK = kdf.KDF_CK
@@ -90,6 +92,7 @@ class Session:
         "_next_header_send", "_previous_sending", "_ratchet_public", "_ratchet_secret",
         "_receiving_chain", "_receiving_index", "_remote_identity", "_remote_ratchet",
         "_root_key", "_send_prefix", "_sending_chain", "_sending_index", "_skipped",
+        "_trial_keys",
     )
 
     def __init__(self, state: SessionState) -> None:
@@ -115,6 +118,15 @@ class Session:
         self._ad_send = header_ad(state.local_identity, state.remote_identity)
         self._ad_receive = header_ad(state.remote_identity, state.local_identity)
         self._set_send_prefix(state.x3dh_header or PREFIX_MESSAGE)
+        self._set_trial_keys()
+
+    def _set_trial_keys(self) -> None:
+        """Header keys tried first, in order: HKr (if any chain yet), then NHKr."""
+        self._trial_keys: tuple[bytes, ...]
+        if self._header_receive:
+            self._trial_keys = (self._header_receive, self._next_header_receive)
+        else:
+            self._trial_keys = (self._next_header_receive,)
 
     def _set_send_prefix(self, prefix: bytes) -> None:
         self._send_prefix = prefix
@@ -186,12 +198,13 @@ class Session:
         next_header = _blake2b(_KDF_RK_HEADER + dh, key=root_key, digest_size=32).digest()
         step = _blake2b(_KDF_CK, key=out[32:], digest_size=64).digest()
         header_nonce = fresh[:24]
+        body_nonce = fresh[24:48]
         try:
             head = header_nonce + _seal(
                 self._header_send, header_nonce, _PACK(public, self._previous_sending, 0),
                 self._ad_send,
             )
-            body = _seal(step[32:], fresh[24:48], plaintext, self._body_ad_send + head + ad)
+            body = _seal(step[32:], body_nonce, plaintext, self._body_ad_send + head + ad)
         except TypeError:
             raise InvalidInputError("plaintext and associated data must be bytes") from None
         self._root_key = out[:32]
@@ -200,7 +213,7 @@ class Session:
         self._next_header_send = next_header
         self._sending_chain = step[:32]
         self._sending_index = 1
-        return self._send_prefix + head + fresh[24:48] + body
+        return self._send_prefix + head + body_nonce + body
 
     # ------------------------------------------------------------------ decrypt
 
@@ -218,27 +231,24 @@ class Session:
                 raise DecodeError("message too short")
             nonce = message[start:start + 24]
             sealed = message[start + 24:body_at]
-            header_key = self._header_receive
-            if header_key:
-                header = _open(header_key, nonce, sealed, self._ad_receive)
-                if header is not None:
-                    ratchet_key, _, n = _UNPACK(header)
-                    if n == self._receiving_index and ratchet_key == self._remote_ratchet:
-                        out = _blake2b(_KDF_CK, key=self._receiving_chain,
-                                       digest_size=64).digest()
-                        plaintext = _open(out[32:], message[body_at:body_at + 24],
-                                          message[body_at + 24:],
-                                          self._ad_receive + message[1:body_at] + ad)
-                        if plaintext is None:
-                            raise AuthenticationError("message body failed to authenticate")
-                        self._receiving_chain = out[:32]
-                        self._receiving_index = n + 1
-                        return plaintext
-                    return self._decrypt_current(message, ad, body_at, ratchet_key, n)
-            header = _open(self._next_header_receive, nonce, sealed, self._ad_receive)
-            if header is not None:
+            found = _open_first(self._trial_keys, nonce, sealed, self._ad_receive)
+            if found is None:
+                return self._decrypt_older(message, ad, body_at, nonce, sealed)
+            which, header = found
+            if which or not self._header_receive:
                 return self._decrypt_new_chain(message, ad, body_at, header)
-            return self._decrypt_older(message, ad, body_at, nonce, sealed)
+            ratchet_key, _, n = _UNPACK(header)
+            if n == self._receiving_index and ratchet_key == self._remote_ratchet:
+                out = _blake2b(_KDF_CK, key=self._receiving_chain, digest_size=64).digest()
+                plaintext = _open(out[32:], message[body_at:body_at + 24],
+                                  message[body_at + 24:],
+                                  self._ad_receive + message[1:body_at] + ad)
+                if plaintext is None:
+                    raise AuthenticationError("message body failed to authenticate")
+                self._receiving_chain = out[:32]
+                self._receiving_index = n + 1
+                return plaintext
+            return self._decrypt_current(message, ad, body_at, ratchet_key, n)
         except TypeError:
             raise InvalidInputError("message and associated data must be bytes") from None
 
@@ -287,13 +297,15 @@ class Session:
         """Neither HKr nor NHKr: the header keys of older chains, newest first."""
         skipped = self._skipped
         older = skipped.chains[-2::-1] if self._header_receive else skipped.chains[::-1]
-        for old in older:
-            header = _open(old.header_key, nonce, sealed, self._ad_receive)
-            if header is not None:
-                _, _, n = _UNPACK(header)
-                plaintext = self._open_body(message, ad, body_at, skipped.key_for(old, n))
-                skipped.consume(old, n)
-                return plaintext
+        found = _open_first(tuple(chain.header_key for chain in older), nonce, sealed,
+                            self._ad_receive)
+        if found is not None:
+            which, header = found
+            chain = older[which]
+            _, _, n = _UNPACK(header)
+            plaintext = self._open_body(message, ad, body_at, skipped.key_for(chain, n))
+            skipped.consume(chain, n)
+            return plaintext
         raise AuthenticationError("no header key of this session opens the message")
 
     def _decrypt_new_chain(self, message: bytes, ad: bytes, body_at: int,
@@ -305,7 +317,7 @@ class Session:
         """
         ratchet_key, pn, n = _UNPACK(header)
         old_index = self._receiving_index
-        old_keys: list[bytes] = []
+        old_keys: Sequence[bytes] = ()
         if self._receiving_chain and pn > old_index:
             if pn - old_index > MAX_SKIP:
                 raise MessageGapTooLargeError(pn - old_index, MAX_SKIP)
@@ -317,7 +329,7 @@ class Session:
         out = _blake2b(_KDF_RK + dh, key=root_key, digest_size=64).digest()
         next_header = _blake2b(_KDF_RK_HEADER + dh, key=root_key, digest_size=32).digest()
         receiving = out[32:]
-        new_keys: list[bytes] = []
+        new_keys: Sequence[bytes] = ()
         if n:
             receiving, new_keys = chains.skip(receiving, n)
         step = _blake2b(_KDF_CK, key=receiving, digest_size=64).digest()
@@ -340,6 +352,7 @@ class Session:
         self._receiving_index = n + 1
         self._header_receive = self._next_header_receive
         self._next_header_receive = next_header
+        self._trial_keys = (self._header_receive, next_header)
         self._previous_sending = self._sending_index
         self._sending_index = 0
         self._sending_chain = self._ratchet_secret = self._ratchet_public = b""

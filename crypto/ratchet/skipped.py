@@ -20,6 +20,8 @@ Limits (trade-offs):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from crypto.errors import DecodeError, DuplicateMessageError, MissingMessageKeyError
@@ -84,7 +86,7 @@ class SkippedKeys:
         del chain.keys[index]
         self.count -= 1
 
-    def add(self, chain: ReceivingChain, first_index: int, keys: list[bytes]) -> None:
+    def add(self, chain: ReceivingChain, first_index: int, keys: Sequence[bytes]) -> None:
         stored = chain.keys
         for index, key in enumerate(keys, first_index):
             stored[index] = key

@@ -168,14 +168,23 @@ def test_P25_duplicate_on_an_older_chain_is_typed() -> None:
 
 
 def _record_opens(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record every key a header or body trial uses, in order (one key at a time)."""
     tried: list[bytes] = []
-    real = session_module._open
 
-    def recording(key: bytes, nonce: bytes, sealed: bytes, ad: bytes) -> bytes | None:
+    def one(key: bytes, nonce: bytes, sealed: bytes, ad: bytes) -> bytes | None:
         tried.append(key)
-        return real(key, nonce, sealed, ad)
+        return _sodium.aead_open(key, nonce, sealed, ad)
 
-    monkeypatch.setattr(session_module, "_open", recording)
+    def first(keys: tuple[bytes, ...], nonce: bytes, sealed: bytes,
+              ad: bytes) -> tuple[int, bytes] | None:
+        for index, key in enumerate(keys):
+            opened = one(key, nonce, sealed, ad)
+            if opened is not None:
+                return index, opened
+        return None
+
+    monkeypatch.setattr(session_module, "_open", one)
+    monkeypatch.setattr(session_module, "_open_first", first)
     return tried
 
 
