@@ -50,432 +50,130 @@ def raw_has(*needles: str) -> Any:
 
 
 # file -> (account id, alt ids, one dict per expected envelope: attribute path -> value)
+# fmt: off
 EXPECT: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
-    "botman_account_linking.json": (
-        BOTMAN_PAGE,
-        "PAGE_ID",
-        [
-            {
-                "kind": "system",
-                C + "event": "account_linking:linked",
-                "conversation.id": "USER_ID",
-                "sender.id": "USER_ID",
-                "platform_ts": 1458668856463,
-                "direction": "in",
-                C + "raw": raw_has("authorization code"),
-            }
-        ],
-    ),
-    "botman_checkout_update.json": (
-        "PAGE_ID",
-        "",
-        [
-            {
-                "kind": "order",
-                "conversation.id": "USER_ID",
-                "platform_ts": 1473204787206,
-                C + "raw": raw_has("DEVELOPER_DEFINED_PAYLOAD", "94025"),
-            }
-        ],
-    ),
-    "botman_delivery.json": (
-        BOTMAN_PAGE,
-        "PAGE_ID",
-        [
-            {
-                "kind": "status",
-                C + "status": "delivered",
-                C + "target": DLR_MID,
-                C + "recipient_id": "USER_ID",
-                "platform_ts": 1480279487271,
-            }
-        ],
-    ),  # no item ts: entry time
+    "botman_account_linking.json": (BOTMAN_PAGE, "PAGE_ID", [{
+        "kind": "system", C + "event": "account_linking:linked", "conversation.id": "USER_ID",
+        "sender.id": "USER_ID", "platform_ts": 1458668856463, "direction": "in",
+        C + "raw": raw_has("authorization code")}]),
+    "botman_checkout_update.json": ("PAGE_ID", "", [{
+        "kind": "order", "conversation.id": "USER_ID", "platform_ts": 1473204787206,
+        C + "raw": raw_has("DEVELOPER_DEFINED_PAYLOAD", "94025")}]),
+    "botman_delivery.json": (BOTMAN_PAGE, "PAGE_ID", [{
+        "kind": "status", C + "status": "delivered", C + "target": DLR_MID,
+        C + "recipient_id": "USER_ID", "platform_ts": 1480279487271}]),  # no item ts: entry time
     "botman_empty_messaging_item.json": (BOTMAN_PAGE, "", []),
-    "botman_message_echo.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "text",
-                C + "text": "Hi",
-                "direction": "out",
-                "echo": True,
-                "conversation.id": "1433960459967306",
-                "sender.id": BOTMAN_PAGE,
-                "platform_message_id": MID,
-            }
-        ],
-    ),
-    "botman_message_nlp.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "text",
-                C + "text": "bye, see you tomorrow at 4pm",
-                "platform_message_id": "mid.$cAABlxfDuVgpkzP8I5Fem7nAgTm_7",
-                "platform_ts": 1505851195620,
-            }
-        ],
-    ),
-    "botman_message_quick_reply.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "postback",
-                C + "payload": "MY_PAYLOAD",
-                C + "title": "Red",
-                C + "source": "quick_reply",
-                "platform_message_id": MID,
-            }
-        ],
-    ),
-    "botman_message_text.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "text",
-                C + "text": "Hi",
-                "sender.id": "1433960459967306",
-                "conversation.id": "1433960459967306",
-                "platform_message_id": MID,
-                "platform_ts": 1480279487147,
-                "channel.platform": "messenger",
-                "channel.account_id": BOTMAN_PAGE,
-                "tenant": "tenant-1",
-                "direction": "in",
-                "echo": False,
-            }
-        ],
-    ),
-    "botman_optin.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "system",
-                C + "event": "optin",
-                "conversation.id": "user_ref:1234",
-                "sender.id": "user_ref:1234",
-                "referral.source": "optin",
-                "referral.ref": "optin",
-            }
-        ],
-    ),
-    "botman_postback.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "postback",
-                C + "payload": "MY_PAYLOAD",
-                C + "title": None,
-                C + "source": "postback",  # no mid in this old sample: a derived, stable id
-                "platform_message_id": lambda pmid: pmid.startswith("postback#"),
-            }
-        ],
-    ),
-    "botman_read.json": (
-        BOTMAN_PAGE,
-        "PAGE_ID",
-        [
-            {
-                "kind": "read",
-                C + "watermark": 1458668856253,
-                C + "target": None,
-                "platform_ts": 1458668856463,
-                "sender.id": "USER_ID",
-            }
-        ],
-    ),
-    "botman_referral.json": (
-        BOTMAN_PAGE,
-        "",
-        [
-            {
-                "kind": "system",
-                C + "event": "referral",
-                "referral.ref": "MY_REF",
-                "referral.source": "my_source",
-            }
-        ],
-    ),
-    "botman_signed_raw_body.json": (
-        BOTMAN_PAGE,
-        "",
-        [{"kind": "text", C + "text": "Hi", "platform_message_id": MID}],
-    ),
-    "botman_unknown_event_type.json": (
-        BOTMAN_PAGE,
-        "PAGE_ID",
-        [
-            {
-                "kind": "unsupported",
-                C + "platform_type": "foo",
-                "conversation.id": "USER_ID",
-                C + "raw": raw_has('"foo"', "1458668856253"),
-            }
-        ],
-    ),
-    "courier_attachment.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "media",
-                C + "media_kind": "image",
-                C + "url": "https://image-url/foo.png",
-                "platform_message_id": "external_id",
-                "sender.id": "5678",
-            }
-        ],
-    ),
+    "botman_message_echo.json": (BOTMAN_PAGE, "", [{
+        "kind": "text", C + "text": "Hi", "direction": "out", "echo": True,
+        "conversation.id": "1433960459967306", "sender.id": BOTMAN_PAGE,
+        "platform_message_id": MID}]),
+    "botman_message_nlp.json": (BOTMAN_PAGE, "", [{
+        "kind": "text", C + "text": "bye, see you tomorrow at 4pm",
+        "platform_message_id": "mid.$cAABlxfDuVgpkzP8I5Fem7nAgTm_7",
+        "platform_ts": 1505851195620}]),
+    "botman_message_quick_reply.json": (BOTMAN_PAGE, "", [{
+        "kind": "postback", C + "payload": "MY_PAYLOAD", C + "title": "Red",
+        C + "source": "quick_reply", "platform_message_id": MID}]),
+    "botman_message_text.json": (BOTMAN_PAGE, "", [{
+        "kind": "text", C + "text": "Hi", "sender.id": "1433960459967306",
+        "conversation.id": "1433960459967306", "platform_message_id": MID,
+        "platform_ts": 1480279487147, "channel.platform": "messenger",
+        "channel.account_id": BOTMAN_PAGE, "tenant": "tenant-1", "direction": "in",
+        "echo": False}]),
+    "botman_optin.json": (BOTMAN_PAGE, "", [{
+        "kind": "system", C + "event": "optin", "conversation.id": "user_ref:1234",
+        "sender.id": "user_ref:1234", "referral.source": "optin", "referral.ref": "optin"}]),
+    "botman_postback.json": (BOTMAN_PAGE, "", [{
+        "kind": "postback", C + "payload": "MY_PAYLOAD", C + "title": None,
+        C + "source": "postback",  # no mid in this old sample: a derived, stable id
+        "platform_message_id": lambda pmid: pmid.startswith("postback#")}]),
+    "botman_read.json": (BOTMAN_PAGE, "PAGE_ID", [{
+        "kind": "read", C + "watermark": 1458668856253, C + "target": None,
+        "platform_ts": 1458668856463, "sender.id": "USER_ID"}]),
+    "botman_referral.json": (BOTMAN_PAGE, "", [{
+        "kind": "system", C + "event": "referral", "referral.ref": "MY_REF",
+        "referral.source": "my_source"}]),
+    "botman_signed_raw_body.json": (BOTMAN_PAGE, "", [{
+        "kind": "text", C + "text": "Hi", "platform_message_id": MID}]),
+    "botman_unknown_event_type.json": (BOTMAN_PAGE, "PAGE_ID", [{
+        "kind": "unsupported", C + "platform_type": "foo", "conversation.id": "USER_ID",
+        C + "raw": raw_has('"foo"', "1458668856253")}]),
+    "courier_attachment.json": (COURIER_PAGE, "", [{
+        "kind": "media", C + "media_kind": "image", C + "url": "https://image-url/foo.png",
+        "platform_message_id": "external_id", "sender.id": "5678"}]),
     "courier_different_page.json": (COURIER_PAGE, "", []),  # recipient 1235 is not ours
-    "courier_dlr.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "status",
-                C + "status": "delivered",
-                C + "target": DLR_MID,
-                "platform_ts": 1459991487970,
-            }
-        ],
-    ),
-    "courier_duplicate_msg.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {"kind": "text", C + "text": "Hello World", "platform_message_id": "external_id"},
-            {"kind": "text", C + "text": "Hello World", "platform_message_id": "external_id"},
-        ],
-    ),
-    "courier_echo.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "unsupported",
-                C + "platform_type": "message",
-                C + "reason": "empty message",
-                "direction": "out",
-                "echo": True,
-                "conversation.id": "5678",
-                "platform_message_id": "qT7ywaK",
-            }
-        ],
-    ),
-    "courier_fallback.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "text", C + "text": "Foo\nMy Documents/foo.doc", C + "preview_url": True}],
-    ),
-    "courier_hello_msg.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "text", C + "text": "Hello World", "sender.id": "5678"}],
-    ),
-    "courier_invalid_urn.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {  # ids are opaque: not validated
-                "kind": "text",
-                "sender.id": "abc5678",
-            }
-        ],
-    ),
-    "courier_location_attachment.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "location", C + "latitude": 1.2, C + "longitude": -1.3}],
-    ),
+    "courier_dlr.json": (COURIER_PAGE, "", [{
+        "kind": "status", C + "status": "delivered", C + "target": DLR_MID,
+        "platform_ts": 1459991487970}]),
+    "courier_duplicate_msg.json": (COURIER_PAGE, "", [
+        {"kind": "text", C + "text": "Hello World", "platform_message_id": "external_id"},
+        {"kind": "text", C + "text": "Hello World", "platform_message_id": "external_id"}]),
+    "courier_echo.json": (COURIER_PAGE, "", [{
+        "kind": "unsupported", C + "platform_type": "message", C + "reason": "empty message",
+        "direction": "out", "echo": True, "conversation.id": "5678",
+        "platform_message_id": "qT7ywaK"}]),
+    "courier_fallback.json": (COURIER_PAGE, "", [{
+        "kind": "text", C + "text": "Foo\nMy Documents/foo.doc", C + "preview_url": True}]),
+    "courier_hello_msg.json": (COURIER_PAGE, "", [{
+        "kind": "text", C + "text": "Hello World", "sender.id": "5678"}]),
+    "courier_invalid_urn.json": (COURIER_PAGE, "", [{  # ids are opaque: not validated
+        "kind": "text", "sender.id": "abc5678"}]),
+    "courier_location_attachment.json": (COURIER_PAGE, "", [{
+        "kind": "location", C + "latitude": 1.2, C + "longitude": -1.3}]),
     "courier_no_entries.json": (COURIER_PAGE, "", []),
     "courier_no_messaging_entries.json": (COURIER_PAGE, "", []),
-    "courier_notification_messages_optin.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "system",
-                C + "event": "optin:notification_messages",
-                "referral": None,
-                C + "raw": raw_has("12345678901234567890", "DAILY"),
-            }
-        ],
-    ),
-    "courier_postback.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "postback",
-                C + "payload": "postback payload",
-                C + "title": "postback title",
-                "referral.ref": "postback ref",
-                "referral.source": "postback source",
-            }
-        ],
-    ),
-    "courier_postback_get_started.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "postback", C + "payload": "get_started", C + "title": "postback title"}],
-    ),
-    "courier_postback_referral.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "postback", C + "payload": "get_started", "referral.source_id": "ad id"}],
-    ),
-    "courier_reel.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "media",
-                C + "media_kind": "video",
-                C + "url": "/reel/123451234512345/",
-                C + "media_ref": "123451234512345",
-            }
-        ],
-    ),
-    "courier_referral.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "system",
-                C + "event": "referral",
-                "referral.ref": "referral id",
-                "referral.source_id": "ad id",
-                "sender.id": "5678",
-                "sender.alt_id": None,
-            }
-        ],
-    ),
-    "courier_referral_optin.json": (
-        COURIER_PAGE,
-        "",
-        [{"kind": "system", C + "event": "optin", "referral.ref": "optin_ref"}],
-    ),
-    "courier_referral_optin_user_ref.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "system",
-                C + "event": "optin",
-                "conversation.id": "5678",
-                C + "raw": raw_has("optin_user_ref"),
-            }
-        ],
-    ),
-    "courier_referral_seconds.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {  # a seconds timestamp
-                "kind": "system",
-                "platform_ts": 1_701_599_111_000,
-            }
-        ],
-    ),
-    "courier_thumbs_up.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "media",
-                C + "media_kind": "sticker",
-                C + "media_ref": "369239263222822",
-                C + "url": "https://scontent.xx.fbcdn.net/v/arst",
-            }
-        ],
-    ),
-    "courier_unknown_messaging_entry.json": (
-        COURIER_PAGE,
-        "",
-        [
-            {
-                "kind": "unsupported",
-                C + "platform_type": "messaging",
-                C + "reason": "no known messaging event",
-            }
-        ],
-    ),
-    "meta_docs_message_deliveries.json": (
-        DOCS_PAGE,
-        "",
-        [
-            {
-                "kind": "status",
-                C + "status": "delivered",
-                C + "target": DLR_MID,
-                "sender.id": "<PSID>",
-                "platform_ts": 1_458_692_752_999,
-            }
-        ],
-    ),
-    "meta_docs_message_reads.json": (
-        DOCS_PAGE,
-        "",
-        [{"kind": "read", C + "watermark": 1458668856253, "platform_ts": 1458668856463}],
-    ),
-    "meta_docs_messages_attachment_entry.json": (
-        "682498302938465",
-        "<PAGE_ID>",
-        [
-            {
-                "kind": "unsupported",
-                C + "platform_type": "attachment:<image|video|audio|file|reel|ig_reel>",
-                "platform_message_id": "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c",
-            }
-        ],
-    ),
-    "meta_docs_messages_reply_to.json": (
-        DOCS_PAGE,
-        "",
-        [
-            {
-                "kind": "text",
-                C + "text": "hello, world!",
-                "reply_to": "m_1fTq8oLumEyIp3Q2MR-aY7IfLZDamVrALniheU",
-                "platform_message_id": "m_1457764197618:41d102a3e1ae206a38",
-            }
-        ],
-    ),
-    "meta_docs_messages_text_quick_reply.json": (
-        DOCS_PAGE,
-        "",
-        [
-            {
-                "kind": "postback",
-                C + "payload": "<DEVELOPER_DEFINED_PAYLOAD>",
-                C + "title": "hello, world!",
-                C + "source": "quick_reply",
-            }
-        ],
-    ),
-    "meta_docs_messaging_postbacks_dashboard_format.json": (
-        "PAGE-ID",
-        "",
-        [
-            {
-                "kind": "postback",
-                C + "payload": "USER-DEFINED-PAYLOAD",
-                C + "title": "TITLE-FOR-THE-CTA",
-                "platform_message_id": "m_MESSAGE-ID",
-                "conversation.id": "user_ref:USER-REF-ID",
-                "platform_ts": 1_527_459_824_000,
-                "referral.ref": "USER-DEFINED-REFERRAL-PARAM",
-            }
-        ],
-    ),
+    "courier_notification_messages_optin.json": (COURIER_PAGE, "", [{
+        "kind": "system", C + "event": "optin:notification_messages", "referral": None,
+        C + "raw": raw_has("12345678901234567890", "DAILY")}]),
+    "courier_postback.json": (COURIER_PAGE, "", [{
+        "kind": "postback", C + "payload": "postback payload", C + "title": "postback title",
+        "referral.ref": "postback ref", "referral.source": "postback source"}]),
+    "courier_postback_get_started.json": (COURIER_PAGE, "", [{
+        "kind": "postback", C + "payload": "get_started", C + "title": "postback title"}]),
+    "courier_postback_referral.json": (COURIER_PAGE, "", [{
+        "kind": "postback", C + "payload": "get_started", "referral.source_id": "ad id"}]),
+    "courier_reel.json": (COURIER_PAGE, "", [{
+        "kind": "media", C + "media_kind": "video", C + "url": "/reel/123451234512345/",
+        C + "media_ref": "123451234512345"}]),
+    "courier_referral.json": (COURIER_PAGE, "", [{
+        "kind": "system", C + "event": "referral", "referral.ref": "referral id",
+        "referral.source_id": "ad id", "sender.id": "5678", "sender.alt_id": None}]),
+    "courier_referral_optin.json": (COURIER_PAGE, "", [{
+        "kind": "system", C + "event": "optin", "referral.ref": "optin_ref"}]),
+    "courier_referral_optin_user_ref.json": (COURIER_PAGE, "", [{
+        "kind": "system", C + "event": "optin", "conversation.id": "5678",
+        C + "raw": raw_has("optin_user_ref")}]),
+    "courier_referral_seconds.json": (COURIER_PAGE, "", [{  # a seconds timestamp
+        "kind": "system", "platform_ts": 1_701_599_111_000}]),
+    "courier_thumbs_up.json": (COURIER_PAGE, "", [{
+        "kind": "media", C + "media_kind": "sticker", C + "media_ref": "369239263222822",
+        C + "url": "https://scontent.xx.fbcdn.net/v/arst"}]),
+    "courier_unknown_messaging_entry.json": (COURIER_PAGE, "", [{
+        "kind": "unsupported", C + "platform_type": "messaging",
+        C + "reason": "no known messaging event"}]),
+    "meta_docs_message_deliveries.json": (DOCS_PAGE, "", [{
+        "kind": "status", C + "status": "delivered", C + "target": DLR_MID,
+        "sender.id": "<PSID>", "platform_ts": 1_458_692_752_999}]),
+    "meta_docs_message_reads.json": (DOCS_PAGE, "", [{
+        "kind": "read", C + "watermark": 1458668856253, "platform_ts": 1458668856463}]),
+    "meta_docs_messages_attachment_entry.json": ("682498302938465", "<PAGE_ID>", [{
+        "kind": "unsupported",
+        C + "platform_type": "attachment:<image|video|audio|file|reel|ig_reel>",
+        "platform_message_id": "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c"}]),
+    "meta_docs_messages_reply_to.json": (DOCS_PAGE, "", [{
+        "kind": "text", C + "text": "hello, world!",
+        "reply_to": "m_1fTq8oLumEyIp3Q2MR-aY7IfLZDamVrALniheU",
+        "platform_message_id": "m_1457764197618:41d102a3e1ae206a38"}]),
+    "meta_docs_messages_text_quick_reply.json": (DOCS_PAGE, "", [{
+        "kind": "postback", C + "payload": "<DEVELOPER_DEFINED_PAYLOAD>",
+        C + "title": "hello, world!", C + "source": "quick_reply"}]),
+    "meta_docs_messaging_postbacks_dashboard_format.json": ("PAGE-ID", "", [{
+        "kind": "postback", C + "payload": "USER-DEFINED-PAYLOAD",
+        C + "title": "TITLE-FOR-THE-CTA", "platform_message_id": "m_MESSAGE-ID",
+        "conversation.id": "user_ref:USER-REF-ID", "platform_ts": 1_527_459_824_000,
+        "referral.ref": "USER-DEFINED-REFERRAL-PARAM"}]),
 }
+# fmt: on
 REFUSED = {"courier_not_page.json"}
 SEND_FILES = {"meta_docs_send_quick_replies_request.json", "meta_docs_send_response.json"}
 
