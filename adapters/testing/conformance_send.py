@@ -112,17 +112,19 @@ def capability_problems(cls: type) -> list[str]:
     for media in caps.media:
         if media.kind not in MEDIA_KINDS:
             problems.append(f"unknown media kind {media.kind!r}")
-        if media.max_bytes <= 0:
-            problems.append(f"media {media.kind}: max_bytes must be positive")
+        if media.max_bytes < 0:  # 0: no size applies (e.g. a platform sticker by name)
+            problems.append(f"media {media.kind}: max_bytes must not be negative")
     media_out = any(m.outbound in SENDABLE for m in caps.media)
     if (caps.outbound("media") in SENDABLE) != media_out:
         problems.append("content['media'] outbound and the media kinds' outbound disagree")
     if caps.outbound("text") in SENDABLE and not (caps.text_max_chars or caps.text_max_bytes):
         problems.append("text is sendable but no text limit is declared")
-    for name in ("text_max_chars", "text_max_bytes", "caption_max_chars"):
+    for name in ("text_max_chars", "text_max_bytes"):
         value = getattr(caps, name)
         if value is not None and value <= 0:
             problems.append(f"{name} must be positive")
+    if caps.caption_max_chars is not None and caps.caption_max_chars < 0:
+        problems.append("caption_max_chars must not be negative (0: no captions)")
     has = {key for key, proto in OPTIONAL_PROTOCOLS.items() if _implements(cls, proto)}
     if (caps.handshake != "none") != ("handshake" in has):
         problems.append(
