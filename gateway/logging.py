@@ -169,20 +169,10 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         else structlog.processors.JSONRenderer(serializer=_json_dumps)
     )
     numeric = stdlib_logging.getLevelNamesMapping()[level.upper()]
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    structlog.configure(
-        processors=[*shared, _logger_name, safe_exception, redact, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(file=out),
-        cache_logger_on_first_use=cache,
-    )
+    _configure_structlog(numeric, renderer, out, cache=cache)
     handler = stdlib_logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, _library_record],
+        foreign_pre_chain=[*_SHARED, _library_record],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             safe_exception,
@@ -201,6 +191,22 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     stdlib_logging.getLogger("aiohttp.access").setLevel(stdlib_logging.WARNING)
     # pgserver narrates every start at INFO; its warnings and errors still come through
     stdlib_logging.getLogger("pgserver").setLevel(max(numeric, stdlib_logging.WARNING))
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def _configure_structlog(level: int, renderer: Any, out: TextIO, *, cache: bool) -> None:
+    structlog.configure(
+        processors=[*_SHARED, _logger_name, safe_exception, redact, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=cache,
+    )
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -223,3 +229,10 @@ def bound(**values: str | int | None) -> Iterator[None]:
     with structlog.contextvars.bound_contextvars(**values):
         yield
 
+
+# Until configure() runs (library use, tests, other subcommands), structlog's own default would
+# print pretty tracebacks with local variables: install the redacting chain, JSON to stderr.
+if not structlog.is_configured():
+    _configure_structlog(stdlib_logging.INFO,
+                         structlog.processors.JSONRenderer(serializer=_json_dumps),
+                         sys.stderr, cache=False)

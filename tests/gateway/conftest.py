@@ -132,7 +132,8 @@ def gateway_config(db_url: str) -> Config:
 
 
 @pytest.fixture
-async def make_app_client() -> AsyncIterator[MakeAppClient]:
+async def make_app_client(db_url: str) -> AsyncIterator[MakeAppClient]:
+    # depends on db_url so the apps close before their database is dropped
     clients: list[TestClient] = []
 
     async def make(config: Config,
