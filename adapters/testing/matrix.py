@@ -42,12 +42,27 @@ def _window(caps: Capabilities) -> str:
     return text
 
 
+def _window_text(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and abs(seconds / size - round(seconds / size)) < 1e-6:
+            return f"{round(seconds / size)} {unit}"
+    return f"{seconds:g} s"
+
+
 def _rates(caps: Capabilities) -> str:
+    """``15 / 15 min per user``: ``limit`` requests per ``per_s`` seconds, per scope."""
     if not caps.policy.rate_limits:
         return "–"
     return "; ".join(
-        limit.note or f"{limit.limit} per {limit.scope}" for limit in caps.policy.rate_limits
+        f"{limit.limit} / {_window_text(limit.per_s)} per {limit.scope}"
+        for limit in caps.policy.rate_limits
     )
+
+
+def _caption(caps: Capabilities) -> str:
+    if caps.caption_max_chars is None:
+        return "–"
+    return "no captions" if caps.caption_max_chars == 0 else str(caps.caption_max_chars)
 
 
 def render_matrix(adapters: Sequence[type]) -> str:
@@ -69,7 +84,7 @@ def render_matrix(adapters: Sequence[type]) -> str:
                 for c in caps
             ],
         ),
-        ("caption limit", [str(c.caption_max_chars or "–") for c in caps]),
+        ("caption limit", [_caption(c) for c in caps]),
         (
             "media out",
             [
@@ -95,3 +110,32 @@ def render_matrix(adapters: Sequence[type]) -> str:
         "(accepted, not forwarded), `→text` (sent degraded as text, recorded in the envelope)."
     )
     return "\n".join([*lines, "", *policy, "", legend]) + "\n"
+
+
+BUILT_INS = (
+    "adapters.whatsapp.adapter:WhatsAppAdapter",
+    "adapters.messenger.adapter:MessengerAdapter",
+    "adapters.instagram.adapter:InstagramAdapter",
+    "adapters.x.adapter:XAdapter",
+    "adapters.telegram.adapter:TelegramAdapter",
+    "adapters.example_webhook.adapter:ExampleWebhookAdapter",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m adapters.testing.matrix [module:Class ...]`` prints the matrix (default: the
+    five built-ins and the example, as in docs/adapters.md)."""
+    import importlib
+    import sys
+
+    targets = list(argv if argv is not None else sys.argv[1:]) or list(BUILT_INS)
+    classes = []
+    for target in targets:
+        module, _, name = target.partition(":")
+        classes.append(getattr(importlib.import_module(module), name))
+    sys.stdout.write(render_matrix(classes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
