@@ -183,7 +183,7 @@ def parse_graph_error(status: int, body: bytes) -> GraphError:
     """Read a Graph error body; anything unreadable leaves only the HTTP status."""
     try:
         detail = msgspec.json.decode(body, type=_ErrorBody).error
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         detail = None
     if detail is None:
         return GraphError(status=status)
@@ -287,7 +287,7 @@ def _regain_minutes(header: str | None) -> list[float]:
         return []
     try:
         data = msgspec.json.decode(header.encode())
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         return []
     found: list[float] = []
     stack: list[object] = [data]
@@ -319,7 +319,7 @@ def parse_send_answer(
     if 200 <= status < 300:
         try:
             ok = msgspec.json.decode(body, type=_SendOk)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
             return SendResult(status="unconfirmed")
         return SendResult(
             platform_message_id=None if ok.message_id is None else str(ok.message_id),

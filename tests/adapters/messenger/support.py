@@ -97,8 +97,11 @@ def load(path: Path) -> Any:
 
 
 def replay_case(adapter: Any, body_path: Path) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Our own recorded case: ``x.json`` (raw body) + ``x.expected.json`` (account, envelopes)."""
+    """One of our recorded cases, in the conformance kit's layout: ``x.json`` (raw body),
+    ``x.expected.json`` (the full expected envelopes) and the folder's ``manifest.json``
+    (the account). Returns (parsed, expected), both without the volatile keys."""
+    manifest = load(body_path.parent / "manifest.json")["account"]
+    acct = account(manifest["id"], manifest.get("tenant", "tenant-1"), **manifest["settings"])
     expected = load(body_path.with_suffix(".expected.json"))
-    acct = account(expected["account"]["id"], **expected["account"].get("settings", {}))
     got = [comparable(e) for e in handle(adapter, body_path.read_bytes(), acct)]
-    return got, expected["envelopes"]
+    return got, expected

@@ -139,3 +139,15 @@ def test_usage_header_noise_gives_no_retry_after() -> None:
 def test_send_result_is_a_plain_struct() -> None:
     result = messenger().parse_send_response(200, {}, b'{"message_id":"m"}')
     assert msgspec.to_builtins(result) == {"platform_message_id": "m"}
+
+
+@pytest.mark.parametrize("status", [200, 201, 400, 403, 404, 500])
+def test_answers_with_invalid_utf8_never_crash(status: int) -> None:
+    """Found by the conformance kit: msgspec raises UnicodeDecodeError for bad UTF-8 in strings."""
+    body = b'{"error": {"code": 613, "message": "\xff\xfe"}, "message_id": "\xc3"}'
+    if status < 300:
+        assert messenger().parse_send_response(status, {}, body).status == "unconfirmed"
+    else:
+        with pytest.raises(SendError) as info:
+            messenger().parse_send_response(status, {}, body)
+        assert info.value.platform_status == status
