@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.errors import PayloadInvalid
+from adapters.errors import PayloadInvalid, PayloadTooLarge
 from gateway.envelope import Delete, Envelope, ReadMarker, StoryMention, StoryReply, Unsupported
 from tests.adapters.messenger.support import account, handle, instagram, replay_case, wrap_items
 
@@ -78,3 +78,12 @@ def test_echo_detected_by_sender_even_without_is_echo() -> None:
 def test_other_objects_are_refused(obj: str) -> None:
     with pytest.raises(PayloadInvalid, match="not 'instagram'"):
         handle(instagram(), wrap_items([], IGID, obj=obj), account(IGID))
+
+
+def test_oversize_and_malformed_bodies() -> None:
+    body = (DATA / "batch_mixed.json").read_bytes()
+    with pytest.raises(PayloadTooLarge):
+        handle(instagram(max_body_bytes=len(body) - 1), body, account(IGID))
+    for bad in (b"\xff{}", b'{"object":"instagram"}', b'{"object":"instagram","entry":[[]]}'):
+        with pytest.raises(PayloadInvalid):
+            handle(instagram(), bad, account(IGID))
