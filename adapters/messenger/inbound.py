@@ -9,7 +9,10 @@ Rules (documented decisions, see tests/adapters/messenger):
 - An entry whose ``id`` is not one of the account's ids (``account.id`` plus the comma-separated
   ``settings["alt_ids"]``) is skipped: one app webhook can carry several Pages, and an entry
   of another account must not land in this account's tenant. Within an entry, an item whose
-  sender and recipient are both foreign (courier's "different page") is skipped too.
+  sender and recipient are both foreign (courier's "different page") is skipped too, as is an
+  item naming no one (``{}``). An item naming only the Page (policy enforcement) goes to the
+  account's own conversation (``type="account"``).
+- Sender without a PSID (chat plugin, checkbox opt-in): conversation ``user_ref:<ref>``.
 - Direction: ``is_echo`` (or the Page as sender) → ``out``; ``echo`` is set unless the echo is
   our own send coming back: its ``metadata`` starts with ``unigate:`` (Messenger sends set it)
   or its ``app_id`` equals ``settings["app_id"]``.
