@@ -69,7 +69,7 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     """Base of every config table: keyword-only, frozen, unknown keys refused."""
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True):
     host: Annotated[str, _doc("address to listen on")] = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535), _doc("TCP port (0 = any free port)")] = 8080
     webhook_max_bytes: Annotated[
@@ -83,7 +83,7 @@ class ServerConfig(_Section):
     ] = 10.0
 
 
-class DatabaseConfig(_Section):
+class DatabaseConfig(_Section, frozen=True):
     url: Annotated[
         Secret | None,
         _doc("postgresql:// URL (or DATABASE_URL); unset = embedded Postgres under data_dir"),
@@ -108,7 +108,7 @@ class DatabaseConfig(_Section):
             raise ValueError("pool_min must not exceed pool_max")
 
 
-class EdgeConfig(_Section):
+class EdgeConfig(_Section, frozen=True):
     """The edge's keys: base64 of 32 bytes each, from a file or the environment, never the DB."""
 
     identity_key: Annotated[
@@ -140,20 +140,20 @@ class EdgeConfig(_Section):
 EDGE_KEYS = ("identity_key", "storage_key", "blind_index_key")
 
 
-class AdaptersConfig(_Section):
+class AdaptersConfig(_Section, frozen=True):
     enabled: Annotated[
         list[str], _doc("adapters that may load (entry-point names); others are never imported")
     ] = msgspec.field(default_factory=list)
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(_Section, frozen=True):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("minimum level")] = "info"
     format: Annotated[
         Literal["auto", "json", "console"], _doc("auto = console on a TTY, JSON otherwise")
     ] = "auto"
 
 
-class ChannelConfig(_Section):
+class ChannelConfig(_Section, frozen=True):
     """One platform account of a tenant; the secret names follow ``adapters.sdk.Account``."""
 
     adapter: Annotated[str, _doc("adapter name, listed in adapters.enabled")]
@@ -167,7 +167,7 @@ class ChannelConfig(_Section):
     settings: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class TenantConfig(_Section):
+class TenantConfig(_Section, frozen=True):
     admin_public_key: Annotated[
         str, _doc("Ed25519 public key (base64) that signs this tenant's device roster")
     ] = ""
@@ -183,7 +183,7 @@ class TenantConfig(_Section):
         return _decode_key(self.admin_public_key, "admin_public_key")
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     edge: EdgeConfig = msgspec.field(default_factory=EdgeConfig)

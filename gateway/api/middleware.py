@@ -20,7 +20,7 @@ import time
 import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.app_keys import METRICS
 from gateway.errors import GatewayError, PayloadTooLarge
@@ -107,7 +107,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
 
 
-def body_limit(limit: int) -> web.Middleware:
+def body_limit(limit: int) -> Middleware:
     """Cap request bodies for one sub-app (aiohttp applies only the root app's size cap).
 
     A declared Content-Length above ``limit`` is refused before reading; a chunked body is
