@@ -122,18 +122,42 @@ BUILT_INS = (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m adapters.testing.matrix [module:Class ...]`` prints the matrix (default: the
-    five built-ins and the example, as in docs/adapters.md)."""
-    import importlib
-    import sys
+MATRIX_START = "<!-- capability-matrix:start (python -m adapters.testing.matrix --docs FILE) -->"
+MATRIX_END = "<!-- capability-matrix:end -->"
 
-    targets = list(argv if argv is not None else sys.argv[1:]) or list(BUILT_INS)
-    classes = []
-    for target in targets:
-        module, _, name = target.partition(":")
-        classes.append(getattr(importlib.import_module(module), name))
-    sys.stdout.write(render_matrix(classes))
+
+def replace_block(document: str, matrix: str) -> str:
+    """``document`` with the text between the matrix markers replaced by ``matrix``."""
+    head, start, rest = document.partition(MATRIX_START)
+    _, end, tail = rest.partition(MATRIX_END)
+    if not start or not end:
+        raise ValueError("the capability-matrix markers are missing")
+    return f"{head}{MATRIX_START}\n{matrix}{MATRIX_END}{tail}"
+
+
+def load_target(target: str) -> type:
+    import importlib
+
+    module, _, name = target.partition(":")
+    found: type = getattr(importlib.import_module(module), name)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m adapters.testing.matrix [--docs FILE] [module:Class ...]``: print the matrix
+    (default: the five built-ins and the example), or rewrite it inside FILE's markers."""
+    import sys
+    from pathlib import Path
+
+    args = list(argv if argv is not None else sys.argv[1:])
+    docs = None
+    if args[:1] == ["--docs"] and len(args) >= 2:
+        docs, args = Path(args[1]), args[2:]
+    matrix = render_matrix([load_target(target) for target in args or BUILT_INS])
+    if docs is None:
+        sys.stdout.write(matrix)
+    else:
+        docs.write_text(replace_block(docs.read_text(encoding="utf-8"), matrix), encoding="utf-8")
     return 0
 
 

@@ -150,3 +150,19 @@ def test_pytest_plugin_is_registered_and_light() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
     )
     assert loaded.stdout.strip() == "False"
+
+
+def test_docs_capability_matrix_is_current() -> None:
+    from adapters.testing.matrix import (
+        BUILT_INS,
+        MATRIX_END,
+        MATRIX_START,
+        load_target,
+        replace_block,
+    )
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "adapters.md"
+    text = docs.read_text(encoding="utf-8")
+    assert MATRIX_START in text and MATRIX_END in text
+    current = replace_block(text, render_matrix([load_target(target) for target in BUILT_INS]))
+    assert current == text, "stale: run python -m adapters.testing.matrix --docs docs/adapters.md"
