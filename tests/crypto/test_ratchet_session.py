@@ -329,3 +329,22 @@ def test_P43_session_repr_and_state_repr_hide_secrets() -> None:
         if secret:
             assert secret.hex()[:16] not in shown
     assert "SessionState(<redacted>)" in repr(state)
+
+
+def test_header_trial_helper_agrees_with_one_open_per_key() -> None:
+    """_sodium.aead_open_first (the header trials in one call) returns what opening key by
+    key in order would: the first key that opens, or None; wrong sizes are typed errors."""
+    keys = tuple(bytes([i]) * 32 for i in range(4))
+    nonce = bytes(range(24))
+    sealed = _sodium.aead_encrypt(keys[2], nonce, b"header", b"ad")
+    assert _sodium.aead_open_first(keys, nonce, sealed, b"ad") == (2, b"header")
+    assert _sodium.aead_open_first(keys[:2], nonce, sealed, b"ad") is None
+    assert _sodium.aead_open_first(keys, nonce, sealed, b"other ad") is None
+    assert _sodium.aead_open_first((), nonce, sealed, b"ad") is None
+    assert _sodium.aead_open_first(keys, nonce, sealed[:15], b"ad") is None
+    with pytest.raises(CryptoError):
+        _sodium.aead_open_first((bytes(31),), nonce, sealed, b"ad")
+    with pytest.raises(CryptoError):
+        _sodium.aead_open_first(keys, nonce[:23], sealed, b"ad")
+    with pytest.raises(InvalidInputError):
+        _sodium.aead_open_first(keys, nonce, "s" * 40, b"ad")  # type: ignore[arg-type]
