@@ -135,7 +135,7 @@ class ExampleWebhookAdapter:
 
 
 def _classify(status: int, headers: Mapping[str, str], answer: dict[str, Any]) -> SendError:
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    error = answer["error"] if isinstance(answer.get("error"), dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int | str) else status
     if status == 429:
         retry = headers.get("Retry-After") or headers.get("retry-after")

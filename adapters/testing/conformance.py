@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.errors import AdapterError, PayloadInvalid, PayloadTooLarge, SignatureInvalid
 from adapters.registry import conformance_problems
-from adapters.sdk import Account, AdapterContext, Secret
+from adapters.sdk import Account, AdapterContext, Capabilities, Secret
 from adapters.testing import fuzz
 from adapters.testing.fixtures import (
     FIXED_RECEIVED_MS,
@@ -73,8 +73,15 @@ class Profile:
     fuzz_rounds: int = 60
     seed: int = 0
 
+    @property
+    def capabilities(self) -> Capabilities:
+        caps = getattr(self.adapter_cls, "capabilities", None)
+        if not isinstance(caps, Capabilities):
+            raise TypeError(f"{self.name}.capabilities is not an adapters.sdk.Capabilities")
+        return caps
+
     def adapter(self) -> Any:
-        config = self.config if self.config is not None else self.adapter_cls.config_type()
+        config = self.config if self.config is not None else self.adapter_cls.config_type()  # type: ignore[attr-defined]
         return self.adapter_cls(AdapterContext(config=config, clock=lambda: FIXED_RECEIVED_MS))
 
     @property
@@ -194,7 +201,7 @@ def _parse(profile: Profile, adapter: Any, body: bytes) -> list[Envelope]:
 
 def envelope_problems(profile: Profile, envelope: Envelope) -> list[str]:
     """Invariants every parsed envelope must meet, whatever the platform."""
-    caps = profile.adapter_cls.capabilities
+    caps = profile.capabilities
     problems = []
     if envelope.channel.platform != profile.name:
         problems.append(f"channel.platform {envelope.channel.platform!r} != {profile.name!r}")
@@ -277,7 +284,7 @@ def check_malformed(profile: Profile) -> list[CheckResult]:
             problems.append(f"{body[:12]!r}: raised {type(exc).__name__}, not PayloadInvalid")
             continue
         problems.append(f"{body[:12]!r}: parsed into {len(envelopes)} envelopes")
-    limit = profile.adapter_cls.capabilities.policy.webhook_max_bytes
+    limit = profile.capabilities.policy.webhook_max_bytes
     huge = b'{"pad":"' + b"a" * limit + b'"}'
     try:
         adapter.parse(inbound_request(huge), profile.account)

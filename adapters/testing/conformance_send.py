@@ -203,7 +203,7 @@ def _secrets(profile: Profile) -> list[str]:
 
 
 def check_send_builds(profile: Profile) -> list[CheckResult]:
-    caps: Capabilities = profile.adapter_cls.capabilities
+    caps = profile.capabilities
     adapter, secrets = profile.adapter(), _secrets(profile)
     samples = {**default_samples(profile.message_ref), **profile.send_samples}
     results = []

@@ -74,7 +74,7 @@ def render_matrix(adapters: Sequence[type]) -> str:
     header = _row("kind (in / out)", names)
     rule = "|" + "---|" * (len(names) + 1)
     lines = [header, rule] + [_row(f"`{k}`", [_cell(c, k) for c in caps]) for k in kinds]
-    limits = [
+    limits: list[tuple[str, list[str]]] = [
         (
             "text limit",
             [

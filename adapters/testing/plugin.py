@@ -54,7 +54,8 @@ def _run(name: str) -> Callable[[Any, Profile], None]:
 
     test.__name__ = f"test_{name.removeprefix('check_')}"
     test.__doc__ = f"conformance: {name}"
-    return pytest.mark.adapter_conformance(test)
+    marked: Callable[[Any, Profile], None] = pytest.mark.adapter_conformance(test)
+    return marked
 
 
 class AdapterConformance:

@@ -231,7 +231,7 @@ def _parse_activity(
 
 
 def _items(raw: msgspec.Raw, key: str) -> list[msgspec.Raw]:
-    items = _decode(raw, list[msgspec.Raw])
+    items: list[msgspec.Raw] | None = _decode(raw, list[msgspec.Raw])
     if items is None:
         raise PayloadInvalid(f"{key} is not a list")
     return items
