@@ -3,6 +3,7 @@ asserted fields; signatures and CRC; the decided handling of non-DM events."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -299,3 +300,13 @@ def test_crc_answers_with_base64_hmac() -> None:
     with pytest.raises(HandshakeRefused):
         x.handshake(bad, acct)
     assert CONSUMER_SECRET not in repr(response)
+
+
+def test_crc_answer_has_the_documented_shape(x_root: Path) -> None:
+    documented = json.loads(fixture(x_root, "xdocs_webhooks_how_the_crc_works"))
+    request = InboundRequest("GET", "/x", b"", query={"crc_token": "abc"})
+    answer = json.loads(adapter().handshake(request, account()).body)
+    assert answer.keys() == documented.keys()
+    prefix, _, digest = answer["response_token"].partition("=")
+    assert documented["response_token"].startswith(prefix + "=")
+    assert len(base64.b64decode(digest, validate=True)) == 32
