@@ -4,33 +4,29 @@ Usage (sessions come from :class:`crypto.device.Device`)::
 
     from crypto import Device, Session, associated_data
 
-    alice, bob = Device.generate(now=t), Device.generate(now=t)
-    session = alice.create_outbound_session(bob.bundle())
+    now = time.time()  # the library keeps no clock
+    alice, bob = Device.generate(now=now), Device.generate(now=now, one_time_prekeys=10)
+    session = alice.create_outbound_session(bob.bundle())   # bundle: from the server
     ad = associated_data(tenant=b"t", conversation=b"c", envelope=b"e1",
                          sender_device=b"a1", recipient_device=b"b1")
-    message = session.encrypt(b"hello", ad)          # bytes on the wire
+    message = session.encrypt(b"hello", ad)           # bytes on the wire (a prekey message)
     result = bob.create_inbound_session(message, ad)  # InboundResult(session, plaintext)
+    ad2 = associated_data(tenant=b"t", conversation=b"c", envelope=b"e2",
+                          sender_device=b"b1", recipient_device=b"a1")
     reply = result.session.encrypt(b"hi", ad2)
     assert session.decrypt(reply, ad2) == b"hi"
     blob = session.to_bytes()                         # msgpack of Session.to_state()
-    session = Session.from_bytes(blob)
+    session = Session.from_bytes(blob)                # seal blob at rest (crypto.state)
 
-Rules this module keeps (docs/protocol.md has the normative text):
-
-* ``encrypt`` commits the advanced sending chain before it returns; persist the session
-  before the ciphertext leaves the process.
-* ``decrypt`` computes in locals and commits only after the body AEAD opened: a failed
-  decrypt leaves ``to_bytes()`` byte-identical. Header keys are tried in the order HKr, NHKr,
-  then the header keys of older receiving chains (at most ``MAX_RECEIVING_CHAINS + 1``
-  trials); a header must authenticate before any chain key is derived.
-* A message key is used once: a second delivery raises DuplicateMessageError (or
-  MissingMessageKeyError if its key was evicted or aged out), never plaintext twice.
-* Every AEAD call has its own random 24-byte nonce (one 48-byte draw per message gives the
-  header and the body nonce), so a restored stale state never reuses a keystream.
-* A DH step on receive does the receiving half-step only; the sending half-step (a fresh
-  ratchet key pair and a second DH) runs in the next ``encrypt`` ("pending" sending
-  ratchet, as vodozemac activates its ratchet). The keys derived are those of the spec's
-  DHRatchetHE; only the moment changes, and a decrypt that fails never draws a key pair.
+Rules (docs/protocol.md, "Double Ratchet with header encryption", is normative):
+``encrypt`` commits before it returns, so persist the session before the message leaves;
+``decrypt`` computes in locals and commits only after the body AEAD opened, so a failed
+decrypt leaves ``to_bytes()`` byte-identical; header keys are tried HKr, NHKr, then older
+chains, and authenticate the header before any chain key is derived; a message key is used
+once (DuplicateMessageError / MissingMessageKeyError, never plaintext twice); every AEAD has
+a fresh random 24-byte nonce. The sending half of a DH step runs in the next ``encrypt``
+("pending" ratchet, as vodozemac activates its ratchet): same keys as the spec's
+DHRatchetHE, but a decrypt never draws randomness.
 """
 
 from __future__ import annotations
