@@ -19,8 +19,9 @@ EXPECTED_TABLES = {
     "rosters", "conversations", "envelopes", "device_cursors", "crypto_states", "outbox",
 }
 
-# Every text column, by table. Ids, enums and codes only: a new text column must be added here
-# deliberately, after checking it can never hold message content, names or phone numbers.
+# Every text column, by table (every table has one: tenant_id). Ids, enums and codes only: a new
+# table or text column must be added here deliberately, after checking it can never hold
+# message content, names or phone numbers.
 TEXT_COLUMNS = {
     "tenants": {"tenant_id"},
     "channels": {"tenant_id", "channel_id", "adapter", "account_id"},
@@ -71,7 +72,8 @@ async def _tenant_tables(database: Database) -> set[str]:
 
 
 async def test_the_schema_has_the_designed_tables(database: Database) -> None:
-    assert await _tenant_tables(database) == EXPECTED_TABLES
+    # later migrations add tables; each new one must also be listed in TEXT_COLUMNS below
+    assert EXPECTED_TABLES.issubset(await _tenant_tables(database))
 
 
 async def _primary_key_violations(database: Database) -> list[str]:
