@@ -36,6 +36,10 @@ TEXT_COLUMNS = {
     "crypto_states": {"tenant_id", "kind", "record_id"},
     "outbox": {"tenant_id", "idempotency_key", "channel_id", "status", "lease_owner",
                "error_code"},
+    # v2 (inbound pipeline)
+    "inbound_dedupe": {"tenant_id", "channel_id"},
+    "device_streams": {"tenant_id"},
+    "auth_challenges": {"tenant_id"},
 }
 
 TABLES = """
