@@ -7,6 +7,8 @@ contexts, so each is released if and only if it was acquired:
 1. :func:`database_context` — the embedded Postgres when no URL is configured, the asyncpg pool,
    pending migrations (``database.auto_migrate``), and the config's tenants/channels mirrored
    into their tables.
+2. :func:`gateway.api.context.pipeline_context` — adapters, channel routes, the edge keys, the
+   group-commit batcher and the LISTEN connection that wakes device streams.
 
 The root app serves ``/healthz``, ``/readyz`` and ``/metrics``. Each API surface is a sub-app
 under its own prefix with its own body limit (:data:`SURFACES`); a surface's routes come from
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.api import health
+from gateway.api import auth, conversations, devices, health, rosters, webhooks, ws
+from gateway.api.context import pipeline_context
 from gateway.api.middleware import body_limit, request_context
 from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.config import Config
@@ -47,8 +50,9 @@ class Surface:
 
 # The HTTP surfaces: platforms post webhooks to /webhooks, devices and admins use /v1.
 SURFACES: tuple[Surface, ...] = (
-    Surface("/webhooks", lambda config: config.server.webhook_max_bytes),
-    Surface("/v1", lambda config: config.server.api_max_bytes),
+    Surface("/webhooks", lambda config: config.server.webhook_max_bytes, (webhooks.setup,)),
+    Surface("/v1", lambda config: config.server.api_max_bytes,
+            (auth.setup, devices.setup, rosters.setup, conversations.setup, ws.setup)),
 )
 
 
@@ -64,10 +68,12 @@ def create_app(config: Config, *,
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(pipeline_context)
     app.add_routes(health.routes)
     for surface, limit in zip(SURFACES, limits, strict=True):
         sub = web.Application(middlewares=[body_limit(limit)], client_max_size=limit)
-        for setup in (*surface.setups, *extra.get(surface.prefix, ())):
+        # extra routes first: they take precedence over the surface's catch-alls
+        for setup in (*extra.get(surface.prefix, ()), *surface.setups):
             setup(sub)
         app.add_subapp(surface.prefix, sub)
     return app

@@ -156,7 +156,7 @@ async def test_internal_failures_are_a_bare_500(client: TestClient, path: str,
 async def test_routing_errors_use_the_same_shape(client: TestClient) -> None:
     missing = await client.get("/nope")
     assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"
-    wrong = await client.get("/webhooks/echo")
+    wrong = await client.get("/v1/echo")
     assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
     assert (await wrong.json())["error"]["code"] == "method_not_allowed"
 

@@ -1,0 +1,99 @@
+"""The pipeline's place in the app: typed keys and the cleanup context that builds it.
+
+:func:`pipeline_context` runs after the database context (``gateway.app``): it loads the
+adapters named in ``adapters.enabled`` (or the classes an embedder put under
+:data:`ADAPTER_CLASSES` before startup), builds one :class:`ChannelRoute` per configured
+channel (adapter instance + account with its secrets), starts the pipeline's tasks, and on
+cleanup commits what is queued and stops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from adapters.registry import LoadedAdapter, load_adapters
+from adapters.sdk import Account, AdapterContext
+from gateway.app_keys import CONFIG, DATABASE, METRICS
+from gateway.config import Config
+from gateway.logging import get_logger
+from gateway.pipeline.instruments import PipelineMetrics
+from gateway.pipeline.runtime import Pipeline, PipelineSettings
+
+__all__ = [
+    "ADAPTER_CLASSES",
+    "CHANNELS",
+    "PIPELINE",
+    "PIPELINE_SETTINGS",
+    "ChannelRoute",
+    "build_routes",
+    "pipeline_context",
+]
+
+log = get_logger("unigate.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRoute:
+    """Where a webhook for ``channel_id`` goes: its tenant, adapter and account."""
+
+    tenant: str
+    channel_id: str
+    platform: str
+    adapter: Any  # an instance satisfying adapters.sdk.Adapter
+    account: Account
+
+    def __repr__(self) -> str:
+        return f"ChannelRoute({self.tenant}/{self.channel_id}, {self.platform})"
+
+
+PIPELINE = web.AppKey("unigate.pipeline", Pipeline)
+CHANNELS = web.AppKey("unigate.channels", dict[str, ChannelRoute])
+# optional, set before startup: explicit adapter classes (tests, embedding) / tuning
+ADAPTER_CLASSES = web.AppKey("unigate.adapter_classes", dict[str, LoadedAdapter])
+PIPELINE_SETTINGS = web.AppKey("unigate.pipeline_settings", PipelineSettings)
+
+
+def build_routes(config: Config,
+                 adapters: Mapping[str, LoadedAdapter]) -> dict[str, ChannelRoute]:
+    """One adapter instance per adapter name, one route per configured channel."""
+    instances: dict[str, Any] = {}
+    routes: dict[str, ChannelRoute] = {}
+    for tenant_id, tenant in config.tenants.items():
+        for channel_id, channel in tenant.channels.items():
+            loaded = adapters[channel.adapter]
+            if channel.adapter not in instances:
+                cls: Any = loaded.cls
+                instances[channel.adapter] = cls(AdapterContext(
+                    config=cls.config_type(),
+                    log=get_logger("unigate.adapter").bind(adapter=channel.adapter)))
+            account = Account(
+                id=channel.account_id, tenant=tenant_id, app_secret=channel.app_secret,
+                verify_token=channel.verify_token, access_token=channel.access_token,
+                webhook_secret=channel.webhook_secret, consumer_secret=channel.consumer_secret,
+                secrets=dict(channel.secrets), settings=dict(channel.settings),
+            )
+            routes[channel_id] = ChannelRoute(tenant_id, channel_id, channel.adapter,
+                                              instances[channel.adapter], account)
+    return routes
+
+
+async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    adapters = app.get(ADAPTER_CLASSES)
+    if adapters is None:
+        adapters = load_adapters(config.adapters.enabled)
+    app[CHANNELS] = build_routes(config, adapters)
+    pipeline = Pipeline(config, app[DATABASE], PipelineMetrics(app[METRICS].registry),
+                        settings=app.get(PIPELINE_SETTINGS))
+    app[PIPELINE] = pipeline
+    pipeline.start()
+    log.info("pipeline_started", count=len(app[CHANNELS]))
+    try:
+        yield
+    finally:
+        await pipeline.stop(config.server.shutdown_timeout_s)
+        log.info("pipeline_stopped")
