@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "adapter-check": "gateway.adapter_check_cli",
     "serve": "gateway.serve_cli",
     "migrate": "gateway.serve_cli",
+    "keys": "gateway.keys_cli",
 }
 
 
