@@ -27,6 +27,11 @@ from nacl._sodium import ffi, lib
 
 from crypto.errors import AuthenticationError, InvalidInputError, InvalidKeyError, SignatureError
 
+# libsodium picks its CPU-specific implementations and seeds its RNG in sodium_init();
+# PyNaCl only calls it from nacl.bindings, which this module deliberately bypasses.
+if lib.sodium_init() < 0:  # pragma: no cover - only on a broken libsodium build
+    raise ImportError("libsodium failed to initialise")
+
 KEY_BYTES = 32
 X25519_BYTES = 32
 ED25519_PUBLIC_BYTES = 32
