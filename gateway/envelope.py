@@ -12,13 +12,15 @@ Evolution rules (msgspec "schema evolution"):
   ``platform_type="envelope:<tag>"`` and the original content as JSON in ``raw`` (see
   :func:`decode_json`), so a newer writer never makes an older reader fail or drop a message.
 
-Timestamps are integers in milliseconds since the Unix epoch, UTC (:func:`to_ms`).
+Timestamps are integers in milliseconds since the Unix epoch, UTC, from 1970 to the year 9999
+(:func:`to_ms`).
 Reprs are redacted: they show ids and kinds, never text, names or phone numbers.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 import os
 import time
@@ -382,13 +384,27 @@ class Envelope(_Wire, kw_only=True, frozen=True):
 
 
 def dedupe_key(envelope: Envelope) -> str:
-    """Idempotency key within a channel: statuses by (target, status), the rest by message id."""
+    """Idempotency key of an envelope parsed from a platform delivery, within its channel.
+
+    - a status: ``status:<target>:<status>`` (statuses carry no id of their own);
+    - anything with a ``platform_message_id``: ``msg:<platform_message_id>``;
+    - anything else: ``item:<kind>:<digest>`` — a digest of the envelope without the fields
+      that differ between two deliveries of the same item (``id``, ``received_ts``, ``tenant``),
+      i.e. of its channel, conversation, direction, sender, ``platform_ts`` and content. A
+      redelivered item therefore gets the same key; two items that differ in nothing the
+      envelope carries (same content, sender and platform time) count as one.
+
+    Never random: parsing the same webhook twice gives equal keys. Client-originated outbound
+    envelopes are deduplicated by their own idempotency key, not by this function.
+    """
     content = envelope.content
     if isinstance(content, Status):
         return f"status:{content.target}:{content.status}"
     if envelope.platform_message_id:
         return f"msg:{envelope.platform_message_id}"
-    return f"env:{envelope.id}"
+    stable = msgspec.structs.replace(envelope, id="", received_ts=0, tenant="")
+    digest = hashlib.blake2b(_json_encoder.encode(stable), digest_size=16).hexdigest()
+    return f"item:{envelope.kind}:{digest}"
 
 
 # --------------------------------------------------------------------------- ids and time
@@ -414,13 +430,16 @@ def now_ms() -> int:
 
 
 _MS_THRESHOLD = 100_000_000_000  # numbers above this are already milliseconds (after 1973)
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant to_ms accepts
 
 
 def to_ms(value: object, unit: Literal["s", "ms", "auto"] = "auto") -> int | None:
     """Normalise a platform timestamp (int/float/str seconds or ms, ISO-8601) to ms UTC.
 
-    Returns None for anything unusable (garbage, negative, bool) instead of raising, so one
-    odd item never breaks a batch.
+    Returns None for anything unusable instead of raising, so one odd item never breaks a
+    batch: garbage, bool, NaN/infinity, and any instant before 1970 or after the year 9999
+    (:data:`MAX_MS`). The result therefore always fits a 64-bit integer (MessagePack, SQL).
+    ``unit="auto"`` reads numbers below 10**11 as seconds and larger ones as milliseconds.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -432,12 +451,16 @@ def to_ms(value: object, unit: Literal["s", "ms", "auto"] = "auto") -> int | Non
         try:
             number = float(text)
         except ValueError:
-            return _iso_to_ms(text)
-    if number is None or math.isnan(number) or number < 0 or number > 1e17:
+            return _in_range(_iso_to_ms(text))
+    if number is None or not math.isfinite(number) or number < 0 or number > MAX_MS:
         return None
     if unit == "s" or (unit == "auto" and number < _MS_THRESHOLD):
-        return round(number * 1000)
+        return _in_range(round(number * 1000))
     return int(number)
+
+
+def _in_range(ms: int | None) -> int | None:
+    return ms if ms is not None and 0 <= ms <= MAX_MS else None
 
 
 def _iso_to_ms(text: str) -> int | None:

@@ -180,18 +180,55 @@ def test_envelope_ids_are_uuid7_and_time_sortable() -> None:
         (-5, "s", None),
         (float("nan"), "s", None),
         ([1], "s", None),
+        (float("inf"), "ms", None),
+        ("1e400", "s", None),
+        ("1969-12-31T23:59:59Z", "auto", None),
+        ("9999-12-31T23:59:59.999Z", "auto", E.MAX_MS),
+        ("0001-01-01T00:00:00+01:00", "auto", None),
+        (253_402_300_799, "s", 253_402_300_799_000),
+        (253_402_300_800, "s", None),
+        (E.MAX_MS, "ms", E.MAX_MS),
+        (E.MAX_MS + 1, "ms", None),
+        (10**16, "s", None),
+        (10**16, "ms", None),
+        (10**16, "auto", None),
+        (10**19, "auto", None),
     ],
 )
 def test_to_ms(value: object, unit: str, expected: int | None) -> None:
     assert E.to_ms(value, unit) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "auto"])
+@pytest.mark.parametrize("value", [10**16, 10**19, 2**63, 1e17, 1e300, "99999999999999999999"])
+def test_to_ms_never_gives_what_msgpack_cannot_carry(value: object, unit: str) -> None:
+    ms = E.to_ms(value, unit)  # type: ignore[arg-type]
+    assert ms is None or 0 <= ms <= E.MAX_MS
+    env = _envelope(E.ReadMarker(watermark=ms), platform_ts=ms)
+    assert E.decode_msgpack(E.encode_msgpack(env)) == env
+
+
 def test_dedupe_key() -> None:
     status = _envelope(E.Status(status="read", target="wamid.9"), platform_message_id=None)
     assert E.dedupe_key(status) == "status:wamid.9:read"
     assert E.dedupe_key(_envelope(E.Text(text="x"))) == "msg:wamid.X"
-    anonymous = _envelope(E.Text(text="x"), platform_message_id=None)
-    assert E.dedupe_key(anonymous) == f"env:{anonymous.id}"
+
+
+def test_dedupe_key_without_platform_id_is_stable_across_deliveries() -> None:
+    first = _envelope(E.Typing(on=True), platform_message_id=None)
+    again = msgspec.structs.replace(first, id=E.new_envelope_id(), received_ts=1, tenant="t2")
+    key = E.dedupe_key(first)
+    assert key.startswith("item:typing:") and first.id not in key
+    assert E.dedupe_key(again) == key
+    for changed in (
+        {"platform_ts": first.platform_ts + 1},  # type: ignore[operator]
+        {"content": E.Typing(on=False)},
+        {"conversation": E.ConversationRef(id="other")},
+        {"sender": E.Sender(id="other")},
+        {"direction": "out"},
+        {"channel": E.Channel(platform="whatsapp", account_id="other")},
+    ):
+        assert E.dedupe_key(msgspec.structs.replace(first, **changed)) != key, changed
 
 
 def test_json_lines_and_list_codecs() -> None:
@@ -208,5 +245,5 @@ def test_envelope_module_is_a_leaf() -> None:
     source = Path(E.__file__).read_text(encoding="utf-8")
     imports = {line.split()[1] for line in source.splitlines()
                if line.startswith(("import ", "from "))}
-    assert imports <= {"__future__", "datetime", "math", "os", "time", "uuid", "typing",
-                       "msgspec"}
+    assert imports <= {"__future__", "datetime", "hashlib", "math", "os", "time", "uuid",
+                       "typing", "msgspec"}
