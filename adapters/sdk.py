@@ -15,7 +15,13 @@ Outbound, ``build_send`` turns an envelope into a pure :class:`OutboundRequest` 
 ``parse_send_response`` turns the platform's answer into a :class:`SendResult` or a classified
 :class:`SendError`; :func:`send_via` joins them over an aiohttp session. Optional capability
 Protocols (:class:`SupportsHandshake`, :class:`SupportsPolling`, :class:`SupportsLifecycle`,
-:class:`SupportsMediaFetch`, :class:`SupportsSend`) are detected by the registry at load time.
+:class:`SupportsMediaFetch`, :class:`SupportsSend`, :class:`SupportsAccountIds`) are detected by
+the registry at load time.
+
+Accounts: a POST may name several platform accounts (one Meta app serves many Pages / numbers,
+one X app many users). ``parse`` returns envelopes only for the passed account — items addressed
+to an id outside :meth:`Account.ids` are skipped, never tagged with this account's tenant — and
+every envelope's ``channel.account_id`` is one of those ids.
 
 Compatibility: ``SDK_VERSION`` is "MAJOR.MINOR"; the registry loads adapters whose
 ``sdk_version`` has the same MAJOR. Changes within a major version are additive only.
@@ -24,9 +30,11 @@ Compatibility: ``SDK_VERSION`` is "MAJOR.MINOR"; the registry loads adapters who
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -57,7 +65,7 @@ from gateway.envelope import (
 if TYPE_CHECKING:
     import aiohttp
 
-SDK_VERSION = "1.0"
+SDK_VERSION = "1.1"
 
 __all__ = [
     "SDK_VERSION",
@@ -81,6 +89,7 @@ __all__ = [
     "Secret",
     "SendResult",
     "SupportLevel",
+    "SupportsAccountIds",
     "SupportsHandshake",
     "SupportsLifecycle",
     "SupportsMediaFetch",
@@ -91,6 +100,7 @@ __all__ = [
     "check_outbound",
     "decode_body",
     "make_envelope",
+    "redact_url",
     "sdk_major",
     "send_via",
 ]
@@ -164,8 +174,49 @@ class OutboundRequest:
     def body(self) -> bytes:
         return b"" if self.json is None else msgspec.json.encode(self.json)
 
-    def __repr__(self) -> str:  # headers carry tokens, the body carries message text
-        return f"OutboundRequest({self.method} {self.url.split('?', 1)[0]})"
+    def __repr__(self) -> str:
+        return f"OutboundRequest({self.method} {redact_url(self.url, self.headers)})"
+
+
+# A URL path segment is shown only when it has the shape of an API version, a numeric id or a
+# word-like method/resource name ("v23.0", "1122334455667", "sendMessage", "dm_conversations").
+_SHOWN_SEGMENT = re.compile(
+    r"v\d{1,4}(?:\.\d{1,4})?"  # API version
+    r"|\d{1,32}(?:-\d{1,32})*"  # numeric ids, X "123-456" conversation ids
+    r"|[a-z]{1,40}(?:(?:_|[A-Z])[a-z]{1,40}){0,8}"  # messages, sendMessage, dm_conversations
+)
+_MIN_SECRET_LEN = 6
+
+
+def redact_url(url: str, headers: Mapping[str, str] | None = None) -> str:
+    """A URL fit for logs and reprs: scheme, host and port, and the path with every segment
+    that is not plainly an id, a version or a method name replaced by ``***``; never the user
+    info, query or fragment (a query is shown as ``?***``). A segment is also hidden when it
+    contains a credential of ``headers`` (e.g. the bearer token). Telegram's
+    ``/bot<token>/sendMessage`` becomes ``/***/sendMessage``.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = (parts.hostname or "") + (f":{port}" if port is not None else "")
+    credentials = [
+        word
+        for value in (headers or {}).values()
+        for word in re.split(r"[\s,=\"]+", value)
+        if len(word) >= _MIN_SECRET_LEN
+    ]
+    segments = [
+        segment
+        if segment == "" or (
+            _SHOWN_SEGMENT.fullmatch(segment) and not any(c in segment for c in credentials)
+        )
+        else "***"
+        for segment in parts.path.split("/")
+    ]
+    prefix = f"{parts.scheme}://{host}" if parts.scheme else host
+    return prefix + "/".join(segments) + ("?***" if parts.query else "")
 
 
 class SendResult(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -255,6 +306,17 @@ class Account:
         if not isinstance(value, Secret) or not value.reveal():
             raise AccountConfigError(name)
         return value.reveal()
+
+    def ids(self) -> frozenset[str]:
+        """Every platform id that names this account: ``id`` plus ``settings["alt_ids"]``
+        (comma- or space-separated) — e.g. the second id of an Instagram account (Instagram
+        vs Facebook login) or the WhatsApp Business Account (WABA) id of a number."""
+        extra = self.settings.get("alt_ids", "").replace(",", " ").split()
+        return frozenset({self.id, *extra})
+
+    def owns(self, platform_id: object) -> bool:
+        """True when ``platform_id`` (str or int) is one of :meth:`ids`."""
+        return platform_id is not None and str(platform_id) in self.ids()
 
     def __repr__(self) -> str:
         return f"Account(id={self.id!r}, tenant={self.tenant!r})"
@@ -346,7 +408,23 @@ class SupportsMediaFetch(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsAccountIds(Protocol):
+    """Which platform accounts a webhook POST is addressed to (SDK 1.1).
+
+    Read from the body without verifying it (routing happens before the account — and so the
+    secret — is known): Meta entry ids / WhatsApp ``phone_number_id``, X ``for_user_id``. In
+    order of appearance, without duplicates; empty when the body names none or is unreadable.
+    Never raises. Tools use it to pick the account for a captured body
+    (``unigate adapters parse``); a gateway may use it to route one app callback to the
+    channels it names, then call ``verify``/``parse`` once per account.
+    """
+
+    def addressed_account_ids(self, req: InboundRequest) -> list[str]: ...
+
+
 OPTIONAL_PROTOCOLS: dict[str, type] = {
+    "account_ids": SupportsAccountIds,
     "handshake": SupportsHandshake,
     "send": SupportsSend,
     "polling": SupportsPolling,
@@ -393,7 +471,13 @@ def make_envelope(
     received_ts: int | None = None,
     **fields: Any,
 ) -> Envelope:
-    """An envelope with a fresh id, the account's tenant and channel; ``fields`` go as is."""
+    """An envelope with a fresh id, the account's tenant and channel; ``fields`` go as is.
+
+    ``account_id`` defaults to ``account.id``; pass only one of ``account.ids()``. Every
+    parsed envelope needs a conversation (the kit checks): an item that names no customer,
+    group or chat goes to the account's own conversation — ``conversation=account.id``,
+    ``conversation_type="account"`` — where an operator sees it.
+    """
     received = now_ms() if received_ts is None else received_ts
     return Envelope(
         id=new_envelope_id(received),

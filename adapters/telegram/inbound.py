@@ -372,8 +372,8 @@ def _media(raw: msgspec.Raw, field: str, media_kind: str, caption: str | None) -
 
 
 def _date_ms(value: int | None) -> int | None:
-    """Telegram dates are epoch seconds; anything past the year 5000 is not a date."""
-    return to_ms(value, "s") if value is not None and 0 <= value < 10**11 else None
+    """Telegram dates are epoch seconds (``to_ms`` refuses anything past the year 9999)."""
+    return to_ms(value, "s")
 
 
 def _size(value: int | None) -> int | None:

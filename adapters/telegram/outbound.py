@@ -17,7 +17,6 @@ produces them (a bare message id means "in this conversation's chat").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from adapters.errors import Refused
@@ -50,19 +49,12 @@ MEDIA_METHODS = {
 }
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class BotApiRequest(OutboundRequest):
-    """An OutboundRequest whose repr hides the bot token, which the Bot API puts in the path."""
-
-    def __repr__(self) -> str:
-        return f"OutboundRequest({self.method} <bot api>/bot***/{self.url.rsplit('/', 1)[-1]})"
-
-
 def build_send(envelope: Envelope, account: Account, api_base: str) -> OutboundRequest:
     method, body = _call(envelope)
     token = account.require("access_token")
     url = f"{api_base.rstrip('/')}/bot{token}/{method}"
-    return BotApiRequest("POST", url, {"Content-Type": "application/json"}, body)
+    # The token sits in the path; OutboundRequest's repr hides such segments (sdk.redact_url).
+    return OutboundRequest("POST", url, {"Content-Type": "application/json"}, body)
 
 
 def chat_id(conversation: str) -> int | str:

@@ -10,6 +10,8 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters import registry, signing
 from adapters.errors import (
@@ -120,6 +122,49 @@ def test_outbound_request_repr_hides_token_and_body() -> None:
     assert msgspec.json.decode(request.body()) == {"text": "private"}
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://graph.facebook.com/v23.0/1122334455667/messages",
+         "https://graph.facebook.com/v23.0/1122334455667/messages"),
+        ("https://api.telegram.org/bot123456:AAE-t0k3n/sendMessage",
+         "https://api.telegram.org/***/sendMessage"),
+        ("https://api.x.com/2/dm_conversations/123-456/messages",
+         "https://api.x.com/2/dm_conversations/123-456/messages"),
+        ("http://user:pw@127.0.0.1:9/v1/messages?key=K#frag", "http://127.0.0.1:9/v1/messages?***"),
+        ("https://h/files/AbCdEfGhIjKlMnOp/raw", "https://h/files/***/raw"),
+        ("https://h/keys/8f2a9c", "https://h/keys/***"),
+    ],
+)
+def test_outbound_request_repr_redacts_the_url(url: str, shown: str) -> None:
+    request = OutboundRequest("POST", url, {"Content-Type": "application/json"}, {"t": "x"})
+    assert repr(request) == f"OutboundRequest(POST {shown})"
+
+
+def test_outbound_request_repr_hides_a_header_credential_repeated_in_the_path() -> None:
+    request = OutboundRequest("GET", "https://h/v1/media/lettersonlytoken",
+                              {"Authorization": "Bearer lettersonlytoken"})
+    assert "lettersonlytoken" not in repr(request)
+    assert repr(request) == "OutboundRequest(GET https://h/v1/media/***)"
+
+
+@settings(max_examples=200, deadline=None)
+@given(bot_id=st.integers(1, 10**12), secret=st.from_regex(r"[A-Za-z0-9_-]{20,40}", fullmatch=True),
+       method=st.sampled_from(["sendMessage", "setMessageReaction", "getFile"]))
+def test_no_telegram_shaped_token_ever_shows(bot_id: int, secret: str, method: str) -> None:
+    token = f"{bot_id}:{secret}"
+    request = OutboundRequest("POST", f"https://api.telegram.org/bot{token}/{method}")
+    assert secret not in repr(request) and token not in repr(request)
+    assert repr(request).endswith(f"/***/{method})")
+
+
+def test_account_ids_include_alt_ids() -> None:
+    account = Account(id="1", tenant="t", settings={"alt_ids": "2, 3 4"})
+    assert account.ids() == {"1", "2", "3", "4"}
+    assert account.owns(3) and account.owns("1") and not account.owns("5")
+    assert not account.owns(None) and Account(id="1", tenant="t").ids() == {"1"}
+
+
 def test_decode_body_classifies() -> None:
     class View(msgspec.Struct):
         a: int
@@ -224,6 +269,14 @@ def test_good_adapter_loads_with_detected_capabilities() -> None:
     loaded = registry.register_classes([GoodAdapter])["good"]
     assert loaded.optional == frozenset({"polling"})
     assert loaded.capabilities is TAGGED
+
+
+def test_account_ids_hook_is_an_optional_capability() -> None:
+    def addressed_account_ids(self: Any, req: InboundRequest) -> list[str]:
+        return []
+
+    routed = type("Routed", (GoodAdapter,), {"addressed_account_ids": addressed_account_ids})
+    assert registry.optional_capabilities(routed) == {"polling", "account_ids"}
 
 
 @pytest.mark.parametrize(
