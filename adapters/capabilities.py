@@ -73,10 +73,27 @@ class TemplatePolicy(_Data, kw_only=True, frozen=True):
 
 
 class RateLimit(_Data, kw_only=True, frozen=True):
+    """A platform send limit: at most ``limit`` requests in any window of ``per_s`` seconds.
+
+    ``per_s`` is the window **length in seconds**, not a rate: WhatsApp's 80 messages per
+    second per number is ``limit=80, per_s=1.0``, its pair rate of one message per 6 s to one
+    recipient is ``limit=1, per_s=6.0``, X's 15 DMs per 15 minutes is ``limit=15,
+    per_s=900.0``. The sustained rate is :attr:`per_second` (``limit / per_s``); a platform
+    may tolerate short bursts above it (say so in ``note``). ``scope`` is what is counted:
+    ``account`` the channel's platform account (number, Page, bot), ``recipient`` one customer
+    conversation, ``user`` the authenticated user of a user-context token, ``app`` the
+    platform app across every account. Both numbers must be positive (the kit checks).
+    """
+
     scope: Literal["account", "recipient", "app", "user"]
     limit: int
-    per_s: float
+    per_s: float  # window length in seconds
     note: str = ""
+
+    @property
+    def per_second(self) -> float:
+        """The sustained rate in requests per second (``limit / per_s``)."""
+        return self.limit / self.per_s
 
 
 class Policy(_Data, kw_only=True, frozen=True):

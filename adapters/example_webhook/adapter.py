@@ -60,7 +60,7 @@ class ExampleWebhookAdapter:
         text_max_chars=TEXT_MAX,
         caption_max_chars=TEXT_MAX,
         media=(sdk.MediaSupport(kind="image", max_bytes=5 * 1024 * 1024),),
-        policy=sdk.Policy(rate_limits=(sdk.RateLimit(scope="account", limit=10, per_s=1),)),
+        policy=sdk.Policy(rate_limits=(sdk.RateLimit(scope="account", limit=10, per_s=1.0),)),
     )
 
     def __init__(self, ctx: sdk.AdapterContext) -> None:

@@ -80,8 +80,8 @@ TELEGRAM_CAPABILITIES = Capabilities(
         reply_window=None,  # none: a user must have started the bot, else 403
         rate_limits=(
             RateLimit(scope="recipient", limit=1, per_s=1.0, note="about 1 msg/s per chat"),
-            RateLimit(scope="recipient", limit=20, per_s=60, note="20 msg/min per group"),
-            RateLimit(scope="account", limit=30, per_s=1, note="about 30 msg/s per bot"),
+            RateLimit(scope="recipient", limit=20, per_s=60.0, note="20 msg/min per group"),
+            RateLimit(scope="account", limit=30, per_s=1.0, note="about 30 msg/s per bot"),
         ),
         dedupe_horizon_s=24 * 3600,
     ),

@@ -86,9 +86,9 @@ CAPABILITIES = Capabilities(
         reply_window=ReplyWindow(hours=24, outside="template"),
         templates=TemplatePolicy(note="approved templates only; marketing opt-outs apply"),
         rate_limits=(
-            RateLimit(scope="account", limit=80, per_s=1,
+            RateLimit(scope="account", limit=80, per_s=1.0,
                       note="per business number by default; 1000/s upgraded; 20/s coexistence"),
-            RateLimit(scope="recipient", limit=1, per_s=6,
+            RateLimit(scope="recipient", limit=1, per_s=6.0,
                       note="pair rate, bursts tolerated; 131056 when exceeded"),
         ),
         dedupe_horizon_s=7 * 24 * 3600,

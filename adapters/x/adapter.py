@@ -84,9 +84,9 @@ X_CAPABILITIES = Capabilities(
     policy=Policy(
         reply_window=None,  # X has no customer-service window; the user's DM settings decide
         rate_limits=(
-            RateLimit(scope="user", limit=15, per_s=900, note="DM sends: 15 / 15 min per user"),
-            RateLimit(scope="user", limit=1440, per_s=86400, note="1,440 / 24 h per user"),
-            RateLimit(scope="app", limit=1440, per_s=86400, note="1,440 / 24 h per app"),
+            RateLimit(scope="user", limit=15, per_s=900.0, note="DM sends: 15 / 15 min per user"),
+            RateLimit(scope="user", limit=1440, per_s=86400.0, note="1,440 / 24 h per user"),
+            RateLimit(scope="app", limit=1440, per_s=86400.0, note="1,440 / 24 h per app"),
         ),
         dedupe_horizon_s=24 * 3600,  # replay covers 24 h; X promises no automatic retries
     ),
