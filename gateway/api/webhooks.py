@@ -95,7 +95,8 @@ async def receive(request: web.Request) -> web.Response:
             raise
         finally:
             metrics.webhook(route.platform, route.channel_id, result, stored, duplicates)
-            log.info("webhook_handled", platform=route.platform, result=result, count=stored)
+            # the middleware's request_handled is the info line; this one adds the outcome
+            log.debug("webhook_handled", platform=route.platform, result=result, count=stored)
     return web.Response(body=msgspec.json.encode({"stored": stored, "duplicates": duplicates}),
                         content_type="application/json")
 

@@ -139,6 +139,26 @@ async def test_a_rolled_back_session_state_is_never_reused(
     assert len(agent.device.sessions[gateway.pipeline.keys.identity_key]) == 3
 
 
+async def test_a_ciphertext_moved_to_another_position_does_not_open(
+        gateway: LocalGateway, agent: DeviceClient) -> None:
+    for text in ("first", "second"):
+        assert await gateway.send_text(WA, PHONE, text) == 200
+    db = gateway.app[DATABASE]
+    rows = await _sealed_rows(gateway)
+    swap = "UPDATE envelopes SET sealed = $1 WHERE seq = $2"
+    await db.execute(swap, rows[1]["sealed"], 1)
+    await db.execute(swap, rows[0]["sealed"], 2)
+    got = await collect(agent, 2)
+    assert [r.envelope for r in got] == [None, None]
+    assert {r.error for r in got} == {"AuthenticationError"}
+    # the failed opens changed nothing: the genuine ciphertexts still open, in order
+    await db.execute(swap, rows[0]["sealed"], 1)
+    await db.execute(swap, rows[1]["sealed"], 2)
+    (conversation,) = await agent.conversations()
+    opened = await agent.open_history(await agent.history(conversation.conversation_id))
+    assert [e.content.text for e in opened] == ["first", "second"]  # type: ignore[union-attr]
+
+
 class _NoSession:
     def encrypt(self, plaintext: bytes, ad: bytes) -> bytes:
         raise AssertionError("not used")
