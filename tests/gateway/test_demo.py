@@ -1,21 +1,192 @@
-"""`unigate demo`: every step runs, says what happened, and never prints key material."""
+"""`unigate demo`: the whole gateway end to end (as `make demo` runs it), the demo's platform
+payloads, and the crypto-only walkthrough."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from gateway import cli, demo
+from adapters.registry import load_adapters
+from adapters.sdk import Account, AdapterContext, Secret
+from adapters.testing.fixtures import inbound_request
+from gateway import cli, demo_crypto
+from gateway.demo_agent import kind_of
+from gateway.demo_script import CUSTOMERS, build_script, canaries
+from gateway.sandbox.traffic import signed_webhook
+
+PLATFORMS = ("whatsapp", "messenger", "instagram", "x", "telegram")
+ACCOUNTS = {"whatsapp": "106540352242922", "messenger": "105958148911476",
+            "instagram": "17841400000000001", "x": "1453870000000000001",
+            "telegram": "7000000001"}
+DEMO_TIMEOUT_S = 120
 
 
-def run_demo(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = cli.main(["demo"])
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("UNIGATE") and k != "DATABASE_URL"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _no_key_material(out: str, hex_run: int = 32) -> None:
+    """No hex or base64 runs (keys, ciphertexts), no bytes reprs. The full demo prints
+    customers' numeric ids (up to 17 digits), hence its longer hex threshold."""
+    visible = re.sub(r'"request_id":"[0-9a-f]{32}"', "", out)
+    assert not re.search(rf"[0-9a-fA-F]{{{hex_run},}}", visible)
+    assert not re.search(r"[A-Za-z0-9+/]{40,}={0,2}", visible)  # no base64 blobs
+    assert "b'" not in visible and 'b"' not in visible  # no raw bytes reprs
+
+
+def _pg_folder(out: str) -> Path:
+    match = re.search(r"embedded \(pgserver\) in (\S+)", out)
+    assert match, out
+    return Path(match.group(1))
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def demo_run() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--pace", "0"], capture_output=True,
+        text=True, timeout=DEMO_TIMEOUT_S, env=_env(), check=False)
+
+
+def test_demo_exits_zero_after_every_check(demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    assert demo_run.returncode == 0, out + demo_run.stderr
+    assert "All 10 checks held" in out
+    assert "✗" not in out and "DEMO FAILED" not in out
+
+
+def test_demo_banner_names_the_urls(demo_run: subprocess.CompletedProcess[str]) -> None:
+    match = re.search(r"\[2\] Gateway\s+(http://127\.0\.0\.1:\d+)", demo_run.stdout)
+    assert match, demo_run.stdout
+    base = match.group(1)
+    for path in ("/webhooks/<channel>", "/metrics", "/healthz", "/readyz"):
+        assert base + path in demo_run.stdout
+
+
+def test_agent_device_decrypts_every_channel(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    lines = [line for line in demo_run.stdout.splitlines() if "🔓 agent-laptop" in line]
+    script = build_script(ACCOUNTS)
+    for scene in script:
+        for expect in scene.expect:
+            if expect.kind == "text":
+                hits = [line for line in lines
+                        if re.search(rf"🔓 agent-laptop\s+{expect.platform}\s", line)
+                        and f"“{expect.detail}”" in line]
+                assert len(hits) == 1, (expect, lines)  # decrypted, and only once
+    for platform in PLATFORMS:
+        assert any(re.search(rf"agent-laptop\s+{platform}\s", line) for line in lines)
+    assert len(lines) == sum(len(scene.expect) for scene in script)
+
+
+def test_forged_webhook_refused_and_never_delivered(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    assert re.search(r"signed with a WRONG key\s+← 401 unauthorized", out)
+    forged = next(s for s in build_script(ACCOUNTS) if s.faults.bad_signature)
+    assert forged.texts and all(text not in out for text in forged.texts)
+
+
+def test_duplicate_and_batch_answers(demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    assert "← 200 stored 0, duplicate 1" in out
+    assert "← 200 stored 3" in out
+    assert "0 envelopes delivered, 0 readable" in out
+
+
+def test_demo_prints_no_key_material_and_cleans_up(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    _no_key_material(demo_run.stdout)
+    assert not _pg_folder(demo_run.stdout).exists()
+
+
+def test_forever_serves_until_interrupted_then_cleans_up() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--pace", "0", "--forever"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    assert process.stdout is not None
+    out: list[str] = []
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            out.append(line)
+            if line.startswith("Serving until Ctrl-C"):
+                break
+        assert out and out[-1].startswith("Serving until Ctrl-C"), "".join(out)
+        assert process.poll() is None  # still serving after the script
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    text = "".join(out) + rest
+    assert process.returncode == 0, text
+    assert "stopped" in rest
+    assert not _pg_folder(text).exists()
+
+
+# --------------------------------------------------------------------------- the script
+@pytest.fixture(scope="module")
+def adapters() -> dict[str, object]:
+    loaded = load_adapters(list(PLATFORMS))
+    return {name: loaded[name].cls(AdapterContext(config=loaded[name].cls.config_type()))
+            for name in PLATFORMS}
+
+
+def test_every_scene_parses_with_the_real_adapter(adapters: dict[str, object]) -> None:
+    """Each webhook the demo posts is what its platform sends: the adapter verifies the
+    signature and parses exactly the envelopes the scene expects the device to read."""
+    for scene in build_script(ACCOUNTS):
+        adapter = adapters[scene.platform]
+        account = Account(id=ACCOUNTS[scene.platform], tenant="demo",
+                          app_secret=Secret("s1"), consumer_secret=Secret("s1"),
+                          webhook_secret=Secret("s1"))
+        parsed = []
+        for payload in scene.payloads:
+            hook = signed_webhook(scene.platform, "s1", payload)
+            request = inbound_request(hook.body, hook.headers)
+            adapter.verify(request, account)  # type: ignore[attr-defined]
+            parsed += adapter.parse(request, account)  # type: ignore[attr-defined]
+        kinds = [kind_of(envelope) for envelope in parsed]
+        if scene.faults.bad_signature:
+            assert kinds == ["text"]  # well-formed: only the signature is wrong
+            continue
+        assert kinds == [expect.kind for expect in scene.expect], scene.title
+
+
+def test_canaries_cover_every_customer_and_text() -> None:
+    script = build_script(ACCOUNTS)
+    values = canaries(script)
+    for customer in CUSTOMERS.values():
+        assert customer.name in values and customer.handle in values
+    for scene in script:
+        for expect in scene.expect:
+            if expect.kind == "text":
+                assert expect.detail in values
+
+
+# --------------------------------------------------------------------------- crypto only
+def run_crypto_demo(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(["demo", "--crypto-only"])
     return code, capsys.readouterr().out
 
 
-def test_demo_walks_through_every_step(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_demo(capsys)
+def test_crypto_demo_walks_through_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_crypto_demo(capsys)
     assert code == 0, out
     assert "unigate crypto demo" in out
     for heading in ("[1] Two devices", "[2] X3DH", "[3] Double Ratchet", "[4] One envelope sealed",
@@ -34,22 +205,20 @@ def test_demo_walks_through_every_step(capsys: pytest.CaptureFixture[str]) -> No
     assert "All steps checked out" in out
 
 
-def test_demo_prints_no_key_material(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_demo(capsys)
+def test_crypto_demo_prints_no_key_material(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_crypto_demo(capsys)
     assert code == 0
-    assert not re.search(r"[0-9a-fA-F]{16,}", out)  # no hex dumps of keys or ciphertexts
-    assert not re.search(r"[A-Za-z0-9+/]{40,}={0,2}", out)  # no base64 blobs
-    assert "b'" not in out and 'b"' not in out  # no raw bytes reprs
+    _no_key_material(out, hex_run=16)
 
 
-def test_demo_fails_loudly_when_a_step_breaks(
+def test_crypto_demo_fails_loudly_when_a_step_breaks(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def wrong_open(*args: object, **kwargs: object) -> bytes:
         return b"not the envelope"
 
-    monkeypatch.setattr(demo, "open_sealed", wrong_open)
-    code, out = run_demo(capsys)
+    monkeypatch.setattr(demo_crypto, "open_sealed", wrong_open)
+    code, out = run_crypto_demo(capsys)
     assert code == 1
     assert "DEMO FAILED" in out
     assert "All steps checked out" not in out
