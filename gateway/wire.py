@@ -175,13 +175,13 @@ class _Frame(msgspec.Struct, tag_field="t", frozen=True, kw_only=True):
     pass
 
 
-class Challenge(_Frame, tag="challenge"):
+class Challenge(_Frame, tag="challenge", frozen=True):
     """Server → device, first frame: sign :func:`auth_message` over this nonce."""
 
     nonce: bytes
 
 
-class Auth(_Frame, tag="auth"):
+class Auth(_Frame, tag="auth", frozen=True):
     """Device → server: who it is and its signature over the challenge."""
 
     tenant: str
@@ -189,13 +189,13 @@ class Auth(_Frame, tag="auth"):
     signature: bytes
 
 
-class Ready(_Frame, tag="ready"):
+class Ready(_Frame, tag="ready", frozen=True):
     """Server → device: authenticated; the stream resumes after ``acked_pos``."""
 
     acked_pos: int
 
 
-class EnvelopeFrame(_Frame, tag="env"):
+class EnvelopeFrame(_Frame, tag="env", frozen=True):
     """Server → device: one sealed envelope, in stream order."""
 
     pos: int
@@ -207,13 +207,13 @@ class EnvelopeFrame(_Frame, tag="env"):
     sealed: bytes
 
 
-class Ack(_Frame, tag="ack"):
+class Ack(_Frame, tag="ack", frozen=True):
     """Device → server: everything up to and including ``pos`` is processed."""
 
     pos: int
 
 
-class ErrorFrame(_Frame, tag="error"):
+class ErrorFrame(_Frame, tag="error", frozen=True):
     code: str
     reason: str
 
@@ -228,7 +228,8 @@ def encode_frame(frame: Frame) -> bytes:
 
 def decode_frame(data: bytes) -> Frame:
     try:
-        return _frame_decoder.decode(data)
+        frame: Frame = _frame_decoder.decode(data)
+        return frame
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         raise WireError("not a stream frame") from None
 
@@ -238,13 +239,13 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     pass
 
 
-class SignedPrekeyIn(_Body):
+class SignedPrekeyIn(_Body, frozen=True):
     key_id: int
     public_key: bytes
     signature: bytes
 
 
-class DeviceRegistration(_Body, kw_only=True):
+class DeviceRegistration(_Body, frozen=True, kw_only=True):
     """``POST /v1/devices`` with an enrolment token: a device publishes its public keys."""
 
     kind: Literal["agent", "bot"] = "agent"
@@ -254,20 +255,20 @@ class DeviceRegistration(_Body, kw_only=True):
     one_time_prekeys: list[tuple[int, bytes]] = []
 
 
-class PrekeyUpload(_Body, kw_only=True):
+class PrekeyUpload(_Body, frozen=True, kw_only=True):
     """``POST /v1/devices/me/prekeys``: more one-time prekeys and/or a rotated signed prekey."""
 
     one_time_prekeys: list[tuple[int, bytes]] = []
     signed_prekey: SignedPrekeyIn | None = None
 
 
-class SessionToken(_Body):
+class SessionToken(_Body, frozen=True):
     token: str
     expires_in: int
     device_id: str
 
 
-class BundleOut(_Body):
+class BundleOut(_Body, frozen=True):
     device_id: str
     identity_key: bytes
     signed_prekey_id: int
@@ -277,13 +278,13 @@ class BundleOut(_Body):
     one_time_prekey: bytes
 
 
-class RosterOut(_Body):
+class RosterOut(_Body, frozen=True):
     version: int
     payload: bytes
     signature: bytes
 
 
-class ConversationOut(_Body):
+class ConversationOut(_Body, frozen=True):
     conversation_id: str
     channel_id: str
     status: str
@@ -292,7 +293,7 @@ class ConversationOut(_Body):
     updated_at_ms: int
 
 
-class HistoryItem(_Body):
+class HistoryItem(_Body, frozen=True):
     seq: int
     pos: int
     envelope_id: str
@@ -301,7 +302,7 @@ class HistoryItem(_Body):
     sealed: bytes
 
 
-class HistoryPage(_Body, kw_only=True):
+class HistoryPage(_Body, frozen=True, kw_only=True):
     conversation_id: str
     items: list[HistoryItem]
     next_after_seq: int | None = None

@@ -92,3 +92,22 @@ async def test_x_crc_handshake(gateway: LocalGateway) -> None:
 async def test_telegram_has_no_handshake(gateway: LocalGateway) -> None:
     async with gateway.session.get(gateway.webhook_url("demo-telegram")) as response:
         assert response.status == 405
+
+
+async def test_metrics_count_webhooks_per_channel_and_outcome(gateway: LocalGateway,
+                                                              agent: DeviceClient) -> None:
+    assert await gateway.send_text("demo-x", "777", "counted") == 200
+    payload = gateway.text_payload("demo-x", "777", "forged")
+    assert (await gateway.post_webhook("demo-x", payload, secret="wrong"))[0] == 401
+    async with gateway.session.get(f"{gateway.base_url}/metrics") as response:
+        text = await response.text()
+    assert 'unigate_webhooks_total{channel="demo-x",platform="x",result="accepted"} 1.0' in text
+    assert ('unigate_webhooks_total{channel="demo-x",platform="x",result="unauthorized"} 1.0'
+            in text)
+    assert 'unigate_ingest_envelopes_total{channel="demo-x",platform="x",result="stored"} 1.0' \
+        in text
+    assert "unigate_batch_envelopes_count 1.0" in text
+    assert "unigate_ingest_queue_depth 0.0" in text
+    labels = [line.split("{", 1)[1].split("}")[0] for line in text.splitlines()
+              if "{" in line and not line.startswith("#")]
+    assert labels and not any("777" in label for label in labels)  # no customer ids
