@@ -181,7 +181,7 @@ async def _trickle(gw: LocalGateway, session: aiohttp.ClientSession,
 async def _demo(args: argparse.Namespace) -> int:
     _banner()
     logs = io.StringIO()
-    configure("info", "json", logs, cache=False)
+    configure("debug", "json", logs, cache=False)  # the most the gateway ever logs
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
         url, where = await stack.enter_async_context(_postgres(args.database_url))

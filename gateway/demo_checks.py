@@ -147,8 +147,9 @@ def _logs(logs: io.StringIO, canaries: list[str]) -> Check:
     found = [c for c in canaries if c in text]
     sample = next((line for line in text.splitlines() if '"webhook_handled"' in line), "")
     return Check(not found and lines > 0,
-                 f"gateway log: {len(found)} of {len(canaries)} customer texts, names and "
-                 f"numbers found in its {lines} lines; one webhook's line:\n      {sample}")
+                 f"gateway log (debug level): {len(found)} of {len(canaries)} customer texts, "
+                 f"names and numbers found in its {lines} lines; one webhook's line:\n"
+                 f"      {sample}")
 
 
 async def _metrics(gw: LocalGateway, answers: list[list[Delivery]]) -> Check:
