@@ -13,7 +13,8 @@ Protocol (MessagePack binary frames, :mod:`gateway.wire`):
    reconnect (at-least-once; the client skips positions it has processed).
 
 At most :data:`MAX_IN_FLIGHT` frames are unacknowledged at a time. One stream per device: a
-new connection of the same device in this process closes the old one with 4409.
+new connection of the same device closes the old one with 4409 — in any gateway process
+(the claim travels over NOTIFY).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from gateway.api.context import PIPELINE
 from gateway.app_keys import DATABASE
 from gateway.errors import GatewayError
 from gateway.logging import bound, get_logger
+from gateway.pipeline.fanout import stream_claim
 from gateway.pipeline.runtime import Pipeline
 from gateway.store import device_streams, devices, envelopes
 from gateway.store.db import Database
@@ -58,7 +60,7 @@ CLOSE_DISPLACED = 4409
 
 routes = web.RouteTableDef()
 log = get_logger("unigate.stream")
-STREAMS = web.AppKey("unigate.streams", dict[tuple[str, str], web.WebSocketResponse])
+STREAMS = web.AppKey("unigate.streams", set[web.WebSocketResponse])
 
 
 @dataclass(slots=True)
@@ -142,12 +144,17 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     if device is None:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
         return ws
-    key = (device.tenant_id, str(device.device_id))
-    streams = request.app[STREAMS]
-    previous = streams.get(key)
-    streams[key] = ws
-    if previous is not None:
-        await previous.close(code=CLOSE_DISPLACED, message=b"connected elsewhere")
+    tenant, device_id, token = device.tenant_id, str(device.device_id), secrets.token_hex(8)
+    closing: set[asyncio.Task[bool]] = set()
+
+    def displaced() -> None:
+        task = asyncio.create_task(ws.close(code=CLOSE_DISPLACED, message=b"connected elsewhere"))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
+    pipeline.hub.register_stream(tenant, device_id, token, displaced)
+    await db.notify(stream_claim(tenant, device_id, token))
+    request.app[STREAMS].add(ws)
     with bound(tenant_id=device.tenant_id, device_id=str(device.device_id)):
         acked = await device_streams.acked_position(db, device.tenant_id, device.device_id)
         state = _State(acked_pos=acked, sent_pos=acked)
@@ -169,18 +176,18 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await sender
-            if streams.get(key) is ws:
-                del streams[key]
+            pipeline.hub.unregister_stream(tenant, device_id, token)
+            request.app[STREAMS].discard(ws)
             log.info("stream_closed", count=state.acked_pos)
     return ws
 
 
 async def _close_all(app: web.Application) -> None:
-    for ws in list(app[STREAMS].values()):
+    for ws in list(app[STREAMS]):
         await ws.close(code=1001, message=b"server shutdown")
 
 
 def setup(app: web.Application) -> None:
-    app[STREAMS] = {}
+    app[STREAMS] = set()
     app.on_shutdown.append(_close_all)
     app.add_routes(routes)

@@ -7,7 +7,9 @@ connection was down delays delivery by at most that long; after the listener rec
 wakes every stream at once.
 
 * :class:`Hub` — tenant → subscribed streams of this process; ``wake(tenant)`` sets their
-  events. The batcher calls it right after a commit (no round trip for local devices).
+  events. The batcher calls it right after a commit (no round trip for local devices). It
+  also keeps one stream per device (P52): a new stream displaces the device's older one, in
+  this process directly and in the others through a ``!stream:…`` claim on the same channel.
 * :class:`Listener` — one pooled connection kept in ``LISTEN`` for the app's lifetime; every
   gateway process runs one, so a device connected to process B is woken by what process A
   committed.
@@ -24,7 +26,7 @@ import asyncpg
 from gateway.logging import get_logger
 from gateway.store.db import NOTIFY_CHANNEL, Database
 
-__all__ = ["Hub", "Listener", "Subscription"]
+__all__ = ["Hub", "Listener", "Subscription", "stream_claim"]
 
 log = get_logger("unigate.fanout")
 RECONNECT_S = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -54,6 +56,7 @@ class Subscription:
 class Hub:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = {}
+        self._streams: dict[tuple[str, str], tuple[str, Callable[[], None]]] = {}
 
     def subscribe(self, tenant: str) -> Subscription:
         sub = Subscription(tenant)
@@ -75,9 +78,37 @@ class Hub:
     def wake_all(self) -> None:
         self.wake(list(self._subs))
 
+    # ------------------------------------------------------------------ one stream per device
+    def register_stream(self, tenant: str, device_id: str, token: str,
+                        displace: Callable[[], None]) -> None:
+        """This process now serves the device's stream ``token``; an older one here is
+        displaced. Other processes learn it through :func:`stream_claim` over NOTIFY."""
+        self.displace(tenant, device_id, token)
+        self._streams[(tenant, device_id)] = (token, displace)
+
+    def unregister_stream(self, tenant: str, device_id: str, token: str) -> None:
+        entry = self._streams.get((tenant, device_id))
+        if entry is not None and entry[0] == token:
+            del self._streams[(tenant, device_id)]
+
+    def displace(self, tenant: str, device_id: str, token: str) -> None:
+        """Close this process's stream of the device unless it is ``token``."""
+        entry = self._streams.get((tenant, device_id))
+        if entry is not None and entry[0] != token:
+            del self._streams[(tenant, device_id)]
+            entry[1]()
+
     @property
     def subscribers(self) -> int:
         return sum(len(s) for s in self._subs.values())
+
+
+STREAM_CLAIM = "!stream"
+
+
+def stream_claim(tenant: str, device_id: str, token: str) -> str:
+    """The NOTIFY payload by which a process claims a device's stream (P52)."""
+    return f"{STREAM_CLAIM}:{tenant}:{device_id}:{token}"
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:
@@ -104,6 +135,11 @@ class Listener:
                 await task
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(STREAM_CLAIM + ":"):
+            parts = payload.split(":")
+            if len(parts) == 4:
+                self._hub.displace(parts[1], parts[2], parts[3])
+            return
         tenant = payload.rpartition(":")[0]
         if tenant:
             self._hub.wake((tenant,))

@@ -62,3 +62,26 @@ async def test_a_device_on_one_gateway_receives_what_the_other_ingested(
     texts = sorted(r.envelope.content.text for r in got)  # type: ignore[union-attr]
     assert texts == sorted(f"m{i}" for i in range(60))
     await device.close()
+
+
+async def test_one_stream_per_device_across_gateways(
+        pair: tuple[LocalGateway, LocalGateway]) -> None:
+    from gateway.client import DeviceClient, StreamClosed
+
+    first, second = pair
+    await asyncio.wait_for(first.pipeline.listener.listening.wait(), 5)
+    device = await first.new_device("demo")
+    await first.publish_roster("demo", [device])
+    on_second = DeviceClient(second.base_url, tenant="demo",
+                             admin_key=second.admin_keys["demo"].ed25519, device=device.device)
+    async with device.stream(reconnect=False) as old, on_second.stream() as new:
+        with pytest.raises(StreamClosed) as closed:
+            async with asyncio.timeout(5):
+                await anext(aiter(old))
+        assert closed.value.code == 4409
+        assert await first.send_text("demo-telegram", "7300", "to the survivor") == 200
+        async with asyncio.timeout(5):
+            received = await anext(aiter(new))
+        assert received.envelope is not None
+    await on_second.close()
+    await device.close()
