@@ -129,6 +129,10 @@ class XAdapter:
         limit = self.capabilities.policy.webhook_max_bytes
         return inbound.parse_webhook(req.body, account, req.received_ms, limit)
 
+    def addressed_account_ids(self, req: InboundRequest) -> list[str]:
+        """The X user id the POST is for (``for_user_id`` / ``filter.user_id``)."""
+        return inbound.addressed_ids(req.body, self.capabilities.policy.webhook_max_bytes)
+
     def build_send(self, envelope: Envelope, account: Account) -> OutboundRequest:
         return outbound.build_send(envelope, account, self._config.api_base)
 

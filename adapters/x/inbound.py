@@ -16,6 +16,9 @@ What becomes what (decided here, documented in docs/adapters.md, tested):
 - Public activity (tweets, likes, follows, blocks, mutes, tweet deletes; XAA events outside
   ``dm.*``/``chat.*``) is not a conversation → ignored, zero envelopes (:data:`IGNORED_AAA_KEYS`).
 - Any other top-level key → one ``unsupported`` envelope per item, in the account conversation.
+- One X app delivers for every user subscribed to it: a POST whose ``for_user_id`` (XAA:
+  ``filter.user_id``, else the revoked user of ``oauth.revoke``) is not one of
+  ``account.ids()`` gives zero envelopes; ``channel.account_id`` is that user id.
 """
 
 from __future__ import annotations
@@ -202,9 +205,45 @@ def parse_webhook(
     top = decode_body(body, dict[str, msgspec.Raw], max_bytes)
     if "data" in top:  # X Activity wraps each event in {"data": {...}}; AAA never has "data"
         return _parse_xaa(top["data"], account, received_ms)
-    for_user = _decode(top.get("for_user_id"), Id) if "for_user_id" in top else None
-    own_id = str(for_user) if for_user is not None else account.id
+    own_id = _for_user(top) or account.id
+    if not account.owns(own_id):
+        _require_event_key(top)
+        return []  # another user subscribed through the same X app: not this account's
     return _parse_activity(top, account, own_id, received_ms)
+
+
+def _for_user(top: dict[str, msgspec.Raw]) -> str | None:
+    for_user = _decode(top.get("for_user_id"), Id) if "for_user_id" in top else None
+    return str(for_user) if for_user is not None else None
+
+
+def _require_event_key(top: dict[str, msgspec.Raw]) -> None:
+    if all(key in METADATA_KEYS for key in top):
+        raise PayloadInvalid("not an X activity payload: no event key")
+
+
+def addressed_ids(body: bytes, max_bytes: int) -> list[str]:
+    """The X user the POST is for: ``for_user_id`` (AAA) or ``filter.user_id`` (XAA, else the
+    revoked user of ``oauth.revoke``); empty when it names none. Never raises."""
+    if len(body) > max_bytes:
+        return []
+    try:
+        top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return []
+    named = _xaa_user(top["data"]) if "data" in top else _for_user(top)
+    return [named] if named else []
+
+
+def _xaa_user(raw: msgspec.Raw) -> str | None:
+    event = _decode(raw, _XAAEvent)
+    if event is None:
+        return None
+    user = event.filter.user_id if event.filter else None
+    if user is None and event.event_type == "oauth.revoke":
+        payload = _decode(event.payload, dict[str, msgspec.Raw]) or {}
+        user = _decode(payload.get("user_id"), Id)
+    return str(user) if user is not None else None
 
 
 def _parse_activity(
@@ -213,11 +252,10 @@ def _parse_activity(
     users = _decode(top.get("users"), dict[str, msgspec.Raw]) or {}
     ctx = _Context(account, own_id, users, received_ms)
     envelopes: list[Envelope] = []
-    seen_event_key = False
+    _require_event_key(top)
     for key, raw in top.items():
         if key in METADATA_KEYS:
             continue
-        seen_event_key = True
         handler = _HANDLERS.get(key)
         if handler is not None:
             envelopes.extend(handler(raw, ctx))
@@ -225,8 +263,6 @@ def _parse_activity(
             items = _decode(raw, list[msgspec.Raw])
             for item in items if items is not None else [raw]:
                 envelopes.append(ctx.unsupported(key, bytes(item), "X event kind not handled"))
-    if not seen_event_key:
-        raise PayloadInvalid("not an X activity payload: no event key")
     return envelopes
 
 
@@ -361,15 +397,13 @@ def _parse_xaa(raw: msgspec.Raw, account: Account, received_ms: int) -> list[Env
     event = _decode(raw, _XAAEvent)
     if event is None or not event.event_type:
         raise PayloadInvalid("X Activity event without an event_type")
-    user = event.filter.user_id if event.filter else None
-    own_id = str(user) if user is not None else account.id
+    own_id = _xaa_user(raw) or account.id
+    if not account.owns(own_id):
+        return []  # another user subscribed through the same X app: not this account's
     ctx = _Context(account, own_id, {}, received_ms)
     kind = event.event_type
     payload = _decode(event.payload, dict[str, msgspec.Raw])
     if kind == "oauth.revoke":
-        revoked_user = _decode(payload.get("user_id"), Id) if payload else None
-        if user is None and revoked_user is not None:
-            ctx = _Context(account, str(revoked_user), {}, received_ms)
         system = SystemEvent(event="subscription_revoked", raw=_text(event.payload))
         return [ctx.envelope(system, ctx.own_id)]
     if not kind.startswith(XAA_CONVERSATION_PREFIXES):

@@ -21,12 +21,18 @@ ACCOUNT = account()
 
 
 def parse_or_adapter_error(body: bytes) -> None:
+    request = InboundRequest("POST", "/x", body, received_ms=NOW_MS)
+    named = X.addressed_account_ids(request)  # never raises
     try:
-        envelopes = X.parse(InboundRequest("POST", "/x", body, received_ms=NOW_MS), ACCOUNT)
+        envelopes = X.parse(request, ACCOUNT)
     except AdapterError:
         return
     for envelope in envelopes:  # whatever came out must also be storable
         assert decode_msgpack(encode_msgpack(envelope)) == envelope
+        assert envelope.channel.account_id in ACCOUNT.ids()  # never another user's
+        assert envelope.conversation.id
+    if envelopes and named:
+        assert named == [ACCOUNT.id]
 
 
 @FUZZ

@@ -4,6 +4,7 @@ asserted fields; signatures and CRC; the decided handling of non-DM events."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -103,10 +104,15 @@ def test_quick_reply_with_and_without_metadata(x_root: Path) -> None:
     assert without.platform_message_id == "862160427215712260"
 
 
-def test_for_user_id_names_the_channel_account(x_root: Path) -> None:
-    # The request is routed to a different account: for_user_id in the body wins.
-    env = one(parse(fixture(x_root, "xdocs_aaa_direct_message_events"), "999"))
-    assert env.channel.account_id == ACCOUNT_ID
+def test_a_post_for_another_subscribed_user_gives_nothing(x_root: Path) -> None:
+    """Regression: the envelope used to carry for_user_id with the wrong account's tenant."""
+    body = fixture(x_root, "xdocs_aaa_direct_message_events")
+    assert parse(body, "999") == []
+    x, request = adapter(), signed(body)
+    assert x.addressed_account_ids(request) == [ACCOUNT_ID]
+    other = dataclasses.replace(account("999"), settings={"alt_ids": ACCOUNT_ID})
+    env = one(x.parse(request, other))
+    assert (env.tenant, env.channel.account_id) == ("tenant-x", ACCOUNT_ID)
     assert env.direction == "in"
     assert env.sender == E.Sender(id="3001969357", name="Jordan Brinks", username="furiouscamper")
     assert env.content == E.Text(text="Hello World!")
@@ -115,7 +121,7 @@ def test_for_user_id_names_the_channel_account(x_root: Path) -> None:
 def test_own_message_comes_back_as_echo(x_root: Path) -> None:
     payload = json.loads(fixture(x_root, "xdocs_aaa_direct_message_events"))
     payload["for_user_id"] = "3001969357"  # now the sender is the subscribed account
-    env = one(parse(payload))
+    env = one(parse(payload, "3001969357"))
     assert env.direction == "out" and env.echo is True
     assert env.conversation.id == "4337869213"  # the recipient
 
@@ -184,7 +190,8 @@ def test_one_odd_item_does_not_fail_the_batch(x_root: Path) -> None:
 
 
 def test_xaa_dm_received(x_root: Path) -> None:
-    env = one(parse(fixture(x_root, "xdocs_xaa_dm_received"), "ignored"))
+    assert parse(fixture(x_root, "xdocs_xaa_dm_received")) == []  # another user's event
+    env = one(parse(fixture(x_root, "xdocs_xaa_dm_received"), XAA_ACCOUNT))
     assert env.channel.account_id == XAA_ACCOUNT
     assert env.content == E.Text(text="hello!")
     assert env.direction == "in"
@@ -194,7 +201,7 @@ def test_xaa_dm_received(x_root: Path) -> None:
 
 
 def test_xaa_dm_sent_is_an_echo(x_root: Path) -> None:
-    env = one(parse(fixture(x_root, "xdocs_xaa_dm_sent")))
+    env = one(parse(fixture(x_root, "xdocs_xaa_dm_sent"), XAA_ACCOUNT))
     assert env.direction == "out" and env.echo is True
     assert env.conversation.id == "2244994945"
     assert env.content == E.Text(text="Thanks for the update!")
@@ -209,7 +216,7 @@ def test_xaa_dm_sent_is_an_echo(x_root: Path) -> None:
     ],
 )
 def test_x_chat_is_kept_encrypted(x_root: Path, name: str, direction: str, message_id: str) -> None:
-    env = one(parse(fixture(x_root, name)))
+    env = one(parse(fixture(x_root, name), XAA_ACCOUNT))
     assert isinstance(env.content, E.Unsupported)
     assert env.content.platform_type == name.removeprefix("xdocs_xaa_").replace("_", ".")
     kept = json.loads(env.content.raw or "")
@@ -223,7 +230,10 @@ def test_x_chat_is_kept_encrypted(x_root: Path, name: str, direction: str, messa
 
 
 def test_xaa_revoke_and_non_dm_events(x_root: Path) -> None:
-    revoke = one(parse(fixture(x_root, "xdocs_xaa_oauth_revoke")))
+    revoke_body = fixture(x_root, "xdocs_xaa_oauth_revoke")
+    assert parse(revoke_body) == []  # another user's revocation
+    assert adapter().addressed_account_ids(signed(revoke_body)) == [XAA_ACCOUNT]
+    revoke = one(parse(revoke_body, XAA_ACCOUNT))
     assert revoke.kind == "system"
     assert revoke.channel.account_id == XAA_ACCOUNT  # from the payload: the filter is empty
     assert parse(fixture(x_root, "xdocs_xaa_post_mention_create")) == []
@@ -232,7 +242,7 @@ def test_xaa_revoke_and_non_dm_events(x_root: Path) -> None:
 
 def test_xaa_unknown_dm_event_is_unsupported() -> None:
     body = {"data": {"event_type": "dm.reaction", "filter": {"user_id": "1"}, "payload": {"x": 1}}}
-    env = one(parse(body))
+    env = one(parse(body, "1"))
     assert env.kind == "unsupported"
     assert env.content.platform_type == "dm.reaction"  # type: ignore[union-attr]
 
