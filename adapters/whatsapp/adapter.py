@@ -29,7 +29,7 @@ from adapters.sdk import (
 )
 from adapters.signing import META_SIGNATURE_HEADER, check_body_size, verify_meta_signature
 from adapters.whatsapp import codes
-from adapters.whatsapp.inbound import parse_webhook
+from adapters.whatsapp.inbound import addressed_ids, parse_webhook
 from adapters.whatsapp.outbound import build_body
 from gateway.envelope import Envelope
 
@@ -134,6 +134,10 @@ class WhatsAppAdapter:
 
     def parse(self, req: InboundRequest, account: Account) -> list[Envelope]:
         return parse_webhook(req.body, account, req.received_ms, self.config.max_body_bytes)
+
+    def addressed_account_ids(self, req: InboundRequest) -> list[str]:
+        """Phone number ids (WABA ids for WABA-level changes) the POST names, in order."""
+        return addressed_ids(req.body, self.config.max_body_bytes)
 
     # ------------------------------------------------------------------ outbound
     def messages_url(self, account_id: str) -> str:

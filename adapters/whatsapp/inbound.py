@@ -3,6 +3,16 @@
 The body is decoded into small view Structs item by item (``msgspec.Raw``): one odd item
 becomes ``Unsupported`` content with the item's JSON, never a failed batch. Only a body that is
 not a WhatsApp webhook at all raises :class:`PayloadInvalid`.
+
+Accounts: one Meta app delivers for every number of every WABA it serves. A change is this
+account's when its ``metadata.phone_number_id`` — or, for WABA-level changes without metadata
+(template status, account updates), the entry id (the WABA id) — is one of ``account.ids()``
+(list the WABA id in ``settings["alt_ids"]`` to receive those); other changes are skipped.
+``channel.account_id`` is the phone number id the change names (else ``account.id``).
+
+Conversations: an item that names no customer (a message without ``from``, a status without
+``recipient_id``, a malformed item) goes to the account's own conversation
+(``type="account"``); a message without a sender becomes ``Unsupported`` with a reason.
 """
 
 from __future__ import annotations
@@ -144,16 +154,47 @@ def parse_webhook(
     return out
 
 
+def _decode_value(change: _Change) -> _Value | None:
+    try:
+        return msgspec.json.decode(change.value, type=_Value)
+    except msgspec.ValidationError:
+        return None
+
+
+def _phone_number_id(value: _Value | None) -> str | None:
+    return _s(value.metadata.phone_number_id) if value and value.metadata else None
+
+
+def addressed_ids(body: bytes, max_bytes: int) -> list[str]:
+    """The account ids a webhook names, in order: each change's phone number id, else its
+    entry's WABA id. Empty for anything unreadable; never raises."""
+    if len(body) > max_bytes:
+        return []
+    try:
+        hook = msgspec.json.decode(body, type=_Webhook)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return []
+    found: dict[str, None] = {}
+    for entry in hook.entry or []:
+        for change in entry.changes:
+            try:
+                named = _phone_number_id(_decode_value(change)) or _s(entry.id)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                named = _s(entry.id)
+            if named:
+                found.setdefault(named, None)
+    return list(found)
+
+
 def _parse_change(
     change: _Change, waba_id: str | None, account: Account, received_ms: int
 ) -> list[Envelope]:
-    try:
-        value = msgspec.json.decode(change.value, type=_Value)
-    except msgspec.ValidationError:
-        value = None
-    account_id = account.id
-    if value is not None and value.metadata and value.metadata.phone_number_id is not None:
-        account_id = str(value.metadata.phone_number_id)
+    value = _decode_value(change)
+    phone_number_id = _phone_number_id(value)
+    addressed = phone_number_id or waba_id
+    if addressed is not None and not account.owns(addressed):
+        return []  # another number / WABA served by the same Meta app: not this account's
+    account_id = phone_number_id or account.id
     display = _s(value.metadata.display_phone_number) if value and value.metadata else None
     batch = _Batch(account, account_id, received_ms, display)
     if value is None or change.field not in (
@@ -190,7 +231,7 @@ def _sender(head: m.Head, contacts: list[_Contact]) -> Sender | None:
     phone = _s(head.from_)
     bsuid = head.from_user_id
     primary = phone or bsuid
-    if primary is None:
+    if not primary:
         return None
     match = next(
         (c for c in contacts if (phone and _s(c.wa_id) == phone) or (bsuid and c.user_id == bsuid)),
@@ -219,31 +260,36 @@ def _message(batch: _Batch, raw: msgspec.Raw, contacts: list[_Contact], echo: bo
     if head is None:
         batch.emit(
             Unsupported(platform_type="message", raw=_text(raw), reason="malformed message item"),
-            conversation="",
-            conversation_type="unknown",
+            conversation=batch.account_id,
+            conversation_type="account",
         )
         return
     content, reason = m.content_of(head, raw)
     sender = _sender(head, [] if echo else contacts)
     if echo:
-        conversation = _echo_peer(head, contacts, batch.display_digits)
+        conversation = _echo_peer(head, contacts, batch.display_digits) or None
     elif head.group_id is not None:
-        conversation = str(head.group_id)
+        conversation = _s(head.group_id) or None
     else:
         conversation = sender.id if sender else None
-    if conversation is None and not isinstance(content, Unsupported):
-        content = Unsupported(platform_type=head.type or "message", raw=_text(raw),
-                              reason="message without a sender id")
-    elif reason is not None and isinstance(content, Unsupported) and content.reason is None:
+    if conversation is None:  # nobody to file it under: the account's own conversation
+        reason = "echo without a recipient id" if echo else "message without a sender id"
+        if not isinstance(content, Unsupported):
+            content = Unsupported(platform_type=head.type or "message", raw=_text(raw))
+    if reason is not None and isinstance(content, Unsupported) and content.reason is None:
         content = msgspec.structs.replace(content, reason=reason)
     context = head.context
     referral = head.referral
+    if conversation is None:
+        conversation_type = "account"
+    elif head.group_id is not None and not echo:
+        conversation_type = "group"
+    else:
+        conversation_type = "direct"
     batch.emit(
         content,
-        conversation=conversation or "",
-        conversation_type="group" if head.group_id is not None and not echo else (
-            "direct" if conversation else "unknown"
-        ),
+        conversation=conversation or batch.account_id,
+        conversation_type=conversation_type,
         direction="out" if echo else "in",
         echo=echo,
         sender=sender,
@@ -283,12 +329,12 @@ def _status(batch: _Batch, raw: msgspec.Raw) -> None:
     except msgspec.ValidationError as exc:
         batch.emit(
             Unsupported(platform_type="status", raw=_text(raw), reason=f"malformed status: {exc}"),
-            conversation="",
-            conversation_type="unknown",
+            conversation=batch.account_id,
+            conversation_type="account",
         )
         return
     group = item.recipient_type == "group"
-    recipient = _s(item.recipient_id) or ""
+    recipient = _s(item.recipient_id)
     if item.status not in KNOWN_STATUSES:
         content: Content = Unsupported(platform_type=f"status:{item.status}", raw=_text(raw),
                                        reason="unknown status value")
@@ -304,8 +350,8 @@ def _status(batch: _Batch, raw: msgspec.Raw) -> None:
         )
     batch.emit(
         content,
-        conversation=recipient,
-        conversation_type="group" if group else "direct",
+        conversation=recipient or batch.account_id,
+        conversation_type=("group" if group else "direct") if recipient else "account",
         platform_ts=to_ms(item.timestamp, "s"),
     )
 
@@ -331,10 +377,11 @@ def _group(batch: _Batch, raw: msgspec.Raw, field: str) -> None:
         item = msgspec.json.decode(raw, type=_GroupItem)
     except msgspec.ValidationError:
         item = _GroupItem()
+    group_id = _s(item.group_id)
     batch.emit(
         SystemEvent(event=f"{field}.{item.type or 'unknown'}", raw=_text(raw)),
-        conversation=_s(item.group_id) or "",
-        conversation_type="group",
+        conversation=group_id or batch.account_id,
+        conversation_type="group" if group_id else "account",
         platform_ts=to_ms(item.timestamp, "s"),
     )
 
@@ -344,12 +391,14 @@ def _preference(batch: _Batch, raw: msgspec.Raw) -> None:
         item = msgspec.json.decode(raw, type=_PreferenceItem)
     except msgspec.ValidationError:
         item = _PreferenceItem()
+    customer = _s(item.wa_id) or item.user_id
     batch.emit(
         SystemEvent(
             event=f"{item.category or 'preference'}.{item.value or 'unknown'}",
             body=item.detail,
             raw=_text(raw),
         ),
-        conversation=_s(item.wa_id) or item.user_id or "",
+        conversation=customer or batch.account_id,
+        conversation_type="direct" if customer else "account",
         platform_ts=to_ms(item.timestamp, "s"),
     )

@@ -88,8 +88,22 @@ def _entry_ids(cases: list[FixtureCase]) -> set[str]:
     return ids
 
 
+def _whatsapp_ids(cases: list[FixtureCase]) -> set[str]:
+    """Every phone number id (else WABA id) the recorded WhatsApp payloads name."""
+    ids = set()
+    for case in cases:
+        for entry in case.payload().get("entry") or []:
+            for change in entry.get("changes") or []:
+                meta = (change.get("value") or {}).get("metadata") or {}
+                named = meta.get("phone_number_id", entry.get("id"))
+                if named is not None:
+                    ids.add(str(named))
+    return ids
+
+
 def whatsapp(root: Path) -> Profile:
     folder = root / "whatsapp"
+    cases = _cases(folder, _is_meta_webhook, {})
     unknown = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -121,9 +135,9 @@ def whatsapp(root: Path) -> Profile:
     }
     return Profile(
         adapter_cls=WhatsAppAdapter,
-        account=_meta_account("1122334455667"),
+        account=_meta_account("1122334455667", _whatsapp_ids(cases)),
         signer=meta_signer,
-        cases=_cases(folder, _is_meta_webhook, {}),
+        cases=cases,
         merge=META.merge,
         unknown_kind_bodies=[_dump(unknown)],
         recipient="16505551234",

@@ -31,9 +31,7 @@ CHECKS = {
 NOT_APPLICABLE = {("telegram", "batching")}
 # Failures found by the kit in another helper's adapter and reported to its owner. Each must
 # still fail (like a strict xfail), so a fix forces this entry to be removed.
-KNOWN_FAILURES = {
-    ("whatsapp", "fixture courier_no_from"): "message without 'from' gives an empty conversation",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module", params=sorted(PROFILES))

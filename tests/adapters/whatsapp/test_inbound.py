@@ -4,6 +4,7 @@ ordering of statuses, and fuzzing (nothing but AdapterError may escape)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,8 @@ from adapters.errors import (
 )
 from adapters.sdk import Account, InboundRequest
 from adapters.signing import meta_signature
-from gateway.envelope import Status
+from gateway import envelope as E
+from gateway.envelope import Status, dedupe_key
 from tests.adapters.whatsapp.support import (
     ACCOUNT,
     APP_SECRET,
@@ -208,8 +210,6 @@ def test_status_before_its_message_and_duplicates_are_all_reported() -> None:
     statuses = [e.content for e in envelopes]
     assert all(isinstance(s, Status) for s in statuses)
     assert [s.status for s in statuses] == ["read", "sent", "read"]  # type: ignore[union-attr]
-    from gateway.envelope import dedupe_key
-
     keys = [dedupe_key(e) for e in envelopes]
     assert keys[0] == keys[2] != keys[1]
 
@@ -222,6 +222,105 @@ def test_group_message_and_bsuid_only_sender() -> None:
     (env,) = parse(body)
     assert (env.conversation.id, env.conversation.type) == ("G1", "group")
     assert env.sender is not None and (env.sender.id, env.sender.name) == ("US.77", "U")
+
+
+# ------------------------------------------------------------------ items naming no customer
+def test_items_without_a_customer_go_to_the_account_conversation() -> None:
+    """Regression (courier_no_from): never an envelope with an empty conversation id."""
+    no_from = {"id": "wamid.NF", "timestamp": "1700000000", "type": "text",
+               "text": {"body": "hi"}}
+    empty_from = {**no_from, "id": "wamid.EF", "from": ""}
+    body = _webhook(
+        {"contacts": [{"profile": {"name": "K"}}], "messages": [no_from, empty_from, 42],
+         "statuses": [{"id": "wamid.S", "status": "sent", "timestamp": "1700000001"}, [1]],
+         "errors": [{"code": 131000}]},
+        {"groups": [{"type": "group_create"}],
+         "user_preferences": [{"category": "marketing_messages", "value": "stop"}]},
+    )
+    body["entry"][0]["changes"][1]["field"] = "group_lifecycle_update"
+    body["entry"][0]["changes"].append({"field": "user_preferences", "value": {
+        "metadata": {"phone_number_id": "1234567890"},
+        "user_preferences": [{"category": "marketing_messages", "value": "stop"}]}})
+    envelopes = parse(body)
+    assert len(envelopes) == 9
+    for env in envelopes:
+        assert env.conversation == E.ConversationRef(id="1234567890", type="account"), env
+    missing, empty, malformed = envelopes[:3]
+    for env, message_id in ((missing, "wamid.NF"), (empty, "wamid.EF")):
+        assert env.content == E.Unsupported(
+            platform_type="text", raw=env.content.raw, reason="message without a sender id"
+        )
+        assert env.sender is None and env.platform_message_id == message_id
+        assert '"hi"' in (env.content.raw or "")  # type: ignore[union-attr]
+    assert malformed.content.reason == "malformed message item"  # type: ignore[union-attr]
+    status = envelopes[3].content
+    assert isinstance(status, E.Status) and status.recipient_id is None
+    assert [e.kind for e in envelopes[4:]] == ["unsupported", "system", "system", "system",
+                                              "system"]
+
+
+def test_echo_without_a_recipient_is_unsupported_in_the_account_conversation() -> None:
+    echo = {"from": "15550001", "id": "wamid.E", "timestamp": "1700000000", "type": "text",
+            "text": {"body": "sent from the app"}}
+    body = _webhook({"metadata": {"phone_number_id": "1234567890",
+                                  "display_phone_number": "15550001"},
+                     "message_echoes": [echo]})
+    body["entry"][0]["changes"][0]["field"] = "smb_message_echoes"
+    (env,) = parse(body)
+    assert env.direction == "out" and env.echo is True
+    assert env.conversation == E.ConversationRef(id="1234567890", type="account")
+    assert env.content.reason == "echo without a recipient id"  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ several numbers per POST
+def _two_numbers_and_a_waba_event() -> dict[str, Any]:
+    body = _webhook({"messages": [_message(1)]})
+    body["entry"][0]["changes"].append({"field": "messages", "value": {
+        "metadata": {"phone_number_id": "222"}, "messages": [_message(2)],
+        "statuses": [_status("wamid.X", "read")]}})
+    body["entry"].append({"id": "waba9", "changes": [
+        {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
+        {"field": "messages", "value": {"metadata": {"phone_number_id": "333"},
+                                         "messages": [_message(3)]}}]})
+    return body
+
+
+def test_only_the_accounts_own_numbers_are_parsed() -> None:
+    body = _two_numbers_and_a_waba_event()
+    mine = parse(body, ACCOUNT)
+    assert [e.platform_message_id for e in mine] == ["wamid.M1"]
+    other = dataclasses.replace(ACCOUNT, id="222", tenant="tenant-2")
+    theirs = parse(body, other)
+    assert [e.kind for e in theirs] == ["text", "status"]
+    assert {(e.tenant, e.channel.account_id) for e in theirs} == {("tenant-2", "222")}
+    assert parse(body, dataclasses.replace(ACCOUNT, id="999")) == []
+
+
+def test_waba_level_changes_need_the_waba_id_in_alt_ids() -> None:
+    body = _two_numbers_and_a_waba_event()
+    number = dataclasses.replace(ACCOUNT, id="333")
+    assert [e.platform_message_id for e in parse(body, number)] == ["wamid.M3"]
+    with_waba = dataclasses.replace(number, settings={"alt_ids": "waba9"})
+    template, message = parse(body, with_waba)
+    assert template.content.platform_type == "field:message_template_status_update"  # type: ignore[union-attr]
+    assert template.channel.account_id == "333"
+    assert template.conversation == E.ConversationRef(id="waba9", type="account")
+    assert message.channel.account_id == "333"
+
+
+def test_addressed_account_ids_name_every_number_in_order() -> None:
+    body = json.dumps(_two_numbers_and_a_waba_event()).encode()
+    request = InboundRequest("POST", "/", body)
+    assert adapter().addressed_account_ids(request) == ["1234567890", "222", "waba9", "333"]
+    for junk in (b"", b"[]", b"\xff", b'{"entry": 5}', b'{"entry": [{"changes": [1]}]}'):
+        assert adapter().addressed_account_ids(InboundRequest("POST", "/", junk)) == []
+
+
+def test_parsing_twice_gives_equal_dedupe_keys() -> None:
+    body = _two_numbers_and_a_waba_event()
+    first, second = parse(body), parse(body)
+    assert [dedupe_key(e) for e in first] == [dedupe_key(e) for e in second]
+    assert len({dedupe_key(e) for e in first}) == len(first)
 
 
 # ------------------------------------------------------------------ fuzzing
@@ -238,8 +337,11 @@ SEEDS = _fixture_bodies()
 
 
 def _parse_only(body: bytes) -> None:
+    request = InboundRequest("POST", "/", body)
+    assert isinstance(adapter().addressed_account_ids(request), list)
     with contextlib.suppress(AdapterError):
-        adapter().parse(InboundRequest("POST", "/", body), ACCOUNT)
+        for env in adapter().parse(request, ACCOUNT):
+            assert env.conversation.id
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -277,8 +379,11 @@ JSONISH = st.recursive(
 @given(st.lists(JSONISH, max_size=4), st.lists(JSONISH, max_size=3))
 def test_fuzz_structured_items(messages: list[Any], statuses: list[Any]) -> None:
     body = json.dumps(_webhook({"messages": messages, "statuses": statuses})).encode()
+    request = InboundRequest("POST", "/", body)
     try:
-        envelopes = adapter().parse(InboundRequest("POST", "/", body), ACCOUNT)
+        envelopes = adapter().parse(request, ACCOUNT)
     except AdapterError:
         return
+    assert adapter().addressed_account_ids(request) == ["1234567890"]
     assert len(envelopes) == len(messages) + len(statuses)
+    assert all(e.conversation.id for e in envelopes)

@@ -75,7 +75,10 @@ EXPECT: dict[str, list[dict[str, Any]]] = {
     "courier_nfm_reply_non_object.json": [{"kind": "interactive_reply",
                                            C + "response_json": '["not", "an", "object"]'}],
     "courier_no_from.json": [{"kind": "unsupported", C + "platform_type": "text",
-                              "sender": None, "conversation.type": "unknown"}],
+                              C + "reason": "message without a sender id",
+                              "sender": None, "conversation.type": "account",
+                              "conversation.id": "1234567890",
+                              "platform_message_id": "external_id"}],
     "courier_valid_status.json": [{"kind": "status", C + "status": "sent", "sender": None,
                                    C + "recipient_id": "5678"}],
     "courier_video.json": [{"kind": "media", C + "media_kind": "video", C + "media_ref":
@@ -233,6 +236,7 @@ def test_webhook_fixture_matches_expectations(wa_dir: Path, name: str) -> None:
             assert pick(env, path) == value, (name, path)
         assert env.tenant == "tenant-1"
         assert env.received_ts == 1_750_000_000_000
+        assert env.conversation.id, (name, "every envelope has a conversation")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
