@@ -127,6 +127,34 @@ def walk_webhook(body: bytes, expected_object: str, max_bytes: int) -> list[Webh
     return items
 
 
+class _EntryId(msgspec.Struct):
+    id: str | int | None = None
+
+
+class _EntryIds(msgspec.Struct):
+    entry: list[msgspec.Raw] | None = None
+
+
+def entry_ids(body: bytes, max_bytes: int) -> list[str]:
+    """The account ids (Page / IG account ids) a webhook's entries name, in order, without
+    duplicates; empty for anything unreadable. Never raises (used before verification)."""
+    if len(body) > max_bytes:
+        return []
+    try:
+        entries = msgspec.json.decode(body, type=_EntryIds).entry or []
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return []
+    found: dict[str, None] = {}
+    for raw in entries:
+        try:
+            entry_id = msgspec.json.decode(raw, type=_EntryId).id
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            continue
+        if entry_id is not None and str(entry_id):
+            found.setdefault(str(entry_id), None)
+    return list(found)
+
+
 def raw_text(raw: msgspec.Raw | bytes) -> str:
     """The JSON text of an undecoded item (for ``Unsupported.raw``)."""
     return bytes(raw).decode("utf-8", "replace")

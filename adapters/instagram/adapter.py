@@ -30,6 +30,7 @@ from adapters.meta_common import (
     GRAPH_URL,
     GRAPH_VERSION,
     answer_hub_challenge,
+    entry_ids,
     parse_send_answer,
     verify_hub_signature,
 )
@@ -170,6 +171,10 @@ class InstagramAdapter:
 
     def parse(self, req: InboundRequest, account: Account) -> list[Envelope]:
         return parse_webhook(req.body, account, req.received_ms, self.config.max_body_bytes)
+
+    def addressed_account_ids(self, req: InboundRequest) -> list[str]:
+        """The entry ids (the accounts Meta addressed) of the POST, in order."""
+        return entry_ids(req.body, self.config.max_body_bytes)
 
     def build_send(self, envelope: Envelope, account: Account) -> OutboundRequest:
         body = build_body(envelope, SEND_RULES)

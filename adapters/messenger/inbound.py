@@ -39,9 +39,9 @@ HEAD_KEYS = frozenset({"sender", "recipient", "timestamp"})
 
 
 def account_ids(account: Account) -> frozenset[str]:
-    """The ids an entry or item may name for this account (Page id, IG ids of both logins)."""
-    extra = account.settings.get("alt_ids", "").replace(",", " ").split()
-    return frozenset({account.id, *extra})
+    """The ids an entry or item may name for this account (Page id, IG ids of both logins):
+    :meth:`Account.ids` (``account.id`` plus ``settings["alt_ids"]``)."""
+    return account.ids()
 
 
 def _s(value: object) -> str | None:
