@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from adapters.errors import AdapterError, PayloadInvalid, PayloadTooLarge, SignatureInvalid
 from adapters.registry import conformance_problems
 from adapters.sdk import Account, AdapterContext, Capabilities, Secret
@@ -30,8 +32,10 @@ from adapters.testing.fixtures import (
 )
 from gateway.envelope import (
     Envelope,
+    Status,
     decode_json,
     decode_msgpack,
+    dedupe_key,
     encode_json,
     encode_msgpack,
 )
@@ -207,6 +211,8 @@ def envelope_problems(profile: Profile, envelope: Envelope) -> list[str]:
         problems.append(f"channel.platform {envelope.channel.platform!r} != {profile.name!r}")
     if envelope.tenant != profile.account.tenant:
         problems.append("tenant is not the account's")
+    if envelope.channel.account_id not in profile.account.ids():
+        problems.append("channel.account_id is not one of the account's ids")
     if not envelope.conversation.id:
         problems.append("empty conversation id")
     ts = envelope.platform_ts
@@ -221,6 +227,27 @@ def envelope_problems(profile: Profile, envelope: Envelope) -> list[str]:
     if decode_msgpack(encode_msgpack(envelope)) != envelope:
         problems.append("MessagePack round trip changes the envelope")
     return problems
+
+
+def dedupe_problems(envelopes: list[Envelope], again: list[Envelope]) -> list[str]:
+    """A redelivery must dedupe (``again`` is a second parse of the same body), and two
+    different items of one delivery must not share a key (the gateway would drop one)."""
+    keys = [dedupe_key(e) for e in envelopes]
+    problems = []
+    if keys != [dedupe_key(e) for e in again]:
+        problems.append("dedupe keys differ between two parses of the same body")
+    first: dict[str, Envelope] = {}
+    for envelope, key in zip(envelopes, keys, strict=True):
+        seen = first.setdefault(key, envelope)
+        if seen is not envelope and not isinstance(envelope.content, Status) and _stable(
+            seen
+        ) != _stable(envelope):
+            problems.append(f"different items share the dedupe key {key!r}")
+    return problems
+
+
+def _stable(envelope: Envelope) -> Envelope:
+    return msgspec.structs.replace(envelope, id="", received_ts=0)
 
 
 def check_fixtures(profile: Profile) -> list[CheckResult]:
@@ -242,6 +269,7 @@ def check_fixtures(profile: Profile) -> list[CheckResult]:
         problems = [] if case.raises is None else [f"expected {case.raises}, parsed instead"]
         for envelope in envelopes:
             problems += envelope_problems(profile, envelope)
+        problems += dedupe_problems(envelopes, _parse(profile, adapter, case.body))
         if case.expected is not None:
             problems += envelope_mismatches(envelopes, case.expected)
         results.append(CheckResult(f"fixture {case.name}", not problems, "; ".join(problems[:4])))
