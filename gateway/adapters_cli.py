@@ -5,7 +5,10 @@ distribution, version, whether the config's ``adapters.enabled`` allowlist enabl
 it loads against this SDK (with the reason when not), and a capability summary.
 
 ``parse PLATFORM FILE`` runs one adapter's ``verify`` (unless ``--no-verify``) and ``parse``
-over a raw webhook body and prints each envelope as one JSON line. ``--secret`` is used as the
+over a raw webhook body and prints each envelope as one JSON line. Adapters return only the
+items of the account they parse as; without ``--account-id`` that is the first account the
+payload names (the adapter's ``addressed_account_ids``: Meta entry / phone number id, X
+``for_user_id``), said on stderr, else ``cli-account``. ``--secret`` is used as the
 account's app secret, consumer secret and webhook secret token at once, so the same flag works
 for Meta (X-Hub-Signature-256), X (x-twitter-webhooks-signature) and Telegram (secret-token
 header). Any failure exits 1 with a one-line reason on stderr.
@@ -29,6 +32,7 @@ from adapters.sdk import (
     Headers,
     InboundRequest,
     Secret,
+    SupportsAccountIds,
     capability_summary,
 )
 from gateway.envelope import encode_json
@@ -55,8 +59,9 @@ def register(subparsers: Any) -> None:
     parse.add_argument("file", help="raw request body as received ('-' for stdin)")
     parse.add_argument("--header", action="append", default=[], metavar="'Name: value'",
                        help="request header, repeatable (e.g. the signature header)")
-    parse.add_argument("--account-id", default="cli-account",
-                       help="channel account id used when the payload carries none")
+    parse.add_argument("--account-id", default=None,
+                       help="the channel account to parse as (default: the first account the "
+                            "payload names, else 'cli-account')")
     parse.add_argument("--tenant", default="cli", help="tenant written into the envelopes")
     secret = parse.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret", help="app / consumer secret or webhook secret token")
@@ -154,6 +159,21 @@ def _adapter(platform: str) -> Any:
     return cls(AdapterContext(config=config))
 
 
+DEFAULT_ACCOUNT_ID = "cli-account"
+
+
+def _account_from_payload(adapter: Any, request: InboundRequest) -> tuple[str, str | None]:
+    """The first account the payload names and a note saying so, else the placeholder."""
+    named = adapter.addressed_account_ids(request) if isinstance(
+        adapter, SupportsAccountIds) else []
+    if not named:
+        return DEFAULT_ACCOUNT_ID, None
+    note = f"{PROG}: no --account-id: parsing as account {named[0]!r}, the first the payload names"
+    if len(named) > 1:
+        note += f" (items of the other {len(named) - 1} are skipped: {', '.join(named[1:])})"
+    return named[0], note
+
+
 def run_parse(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -163,11 +183,14 @@ def run_parse(
         headers = _headers(args.header)
         body = _read_body(args.file)
         adapter = _adapter(args.platform)
-        secret = Secret(args.secret) if args.secret is not None else None
-        account = Account(id=args.account_id, tenant=args.tenant, app_secret=secret,
-                          consumer_secret=secret, webhook_secret=secret)
         request = InboundRequest(method="POST", path=f"/webhooks/{args.platform}", body=body,
                                  headers=Headers(headers))
+        account_id, note = args.account_id, None
+        if account_id is None:
+            account_id, note = _account_from_payload(adapter, request)
+        secret = Secret(args.secret) if args.secret is not None else None
+        account = Account(id=account_id, tenant=args.tenant, app_secret=secret,
+                          consumer_secret=secret, webhook_secret=secret)
         if not args.no_verify:
             try:
                 adapter.verify(request, account)
@@ -181,6 +204,8 @@ def run_parse(
         return _fail(str(exc), err)
     except AdapterError as exc:  # loading problems
         return _fail(exc.reason, err)
+    if note is not None:  # only once it worked: a failure stays one line
+        print(note, file=err)
     for envelope in envelopes:
         out.write(encode_json(envelope).decode("utf-8") + "\n")
     return 0

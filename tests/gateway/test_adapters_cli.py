@@ -48,7 +48,9 @@ def test_parse_prints_one_json_line_per_envelope(
     code, out, err = _run(["adapters", "parse", "whatsapp", str(body_file), "--header",
                            f"X-Hub-Signature-256: {signature}", "--secret", "app-secret"],
                           capsys)
-    assert (code, err) == (0, "")
+    assert code == 0
+    assert err == ("unigate adapters: no --account-id: parsing as account '106540352242922', "
+                   "the first the payload names\n")
     envelopes = [decode_json(line) for line in out.splitlines()]
     assert [e.kind for e in envelopes] == ["text", "reaction", "status"]
     assert [e.platform_message_id for e in envelopes] == ["wamid.1", "wamid.2", None]
@@ -106,6 +108,44 @@ def test_parse_shared_fixture_no_verify(
         "external_id", "external_id"]
 
 
+MESSENGER = json.dumps({"object": "page", "entry": [
+    {"id": page, "time": 1700000000000, "messaging": [{
+        "sender": {"id": f"user-of-{page}"}, "recipient": {"id": page},
+        "timestamp": 1700000000000, "message": {"mid": f"m_{page}", "text": "hi"}}]}
+    for page in ("111", "222")
+]}).encode()
+
+
+def test_parse_messenger_defaults_the_account_from_the_payload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: without --account-id nothing was printed (every entry was foreign)."""
+    path = tmp_path / "page.json"
+    path.write_bytes(MESSENGER)
+    code, out, err = _run(["adapters", "parse", "messenger", str(path), "--no-verify"], capsys)
+    assert code == 0
+    (envelope,) = [decode_json(line) for line in out.splitlines()]
+    assert (envelope.channel.account_id, envelope.platform_message_id) == ("111", "m_111")
+    assert err.count("\n") == 1
+    assert "parsing as account '111'" in err and "other 1 are skipped: 222" in err
+    code, out, err = _run(["adapters", "parse", "messenger", str(path), "--no-verify",
+                           "--account-id", "222"], capsys)
+    assert (code, err) == (0, "")
+    assert [decode_json(line).platform_message_id for line in out.splitlines()] == ["m_222"]
+
+
+def test_parse_without_named_accounts_uses_the_placeholder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tg.json"
+    path.write_bytes(json.dumps({"update_id": 1, "message": {
+        "message_id": 5, "date": 1700000000, "chat": {"id": 42, "type": "private"},
+        "from": {"id": 42, "is_bot": False, "first_name": "A"}, "text": "hi"}}).encode())
+    code, out, err = _run(["adapters", "parse", "telegram", str(path), "--no-verify"], capsys)
+    assert (code, err) == (0, "")
+    assert decode_json(out.splitlines()[0]).channel.account_id == "cli-account"
+
+
 def test_list_table_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,7 +163,7 @@ def test_list_table_and_json(
     rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
     assert {"whatsapp", "messenger", "instagram", "x", "telegram"} <= set(rows)
     assert rows["whatsapp"]["enabled"] is True
-    assert rows["whatsapp"]["optional"] == ["handshake", "media_fetch", "send"]
+    assert rows["whatsapp"]["optional"] == ["account_ids", "handshake", "media_fetch", "send"]
     assert all(row["enabled"] is False for name, row in rows.items() if name != "whatsapp")
 
 
