@@ -93,11 +93,22 @@ def _add_commands(bench: argparse.ArgumentParser) -> None:
         help="run only this scenario (repeatable): " + ", ".join(SCENARIOS),
     )
     crypto.set_defaults(func=run_crypto)
+    from gateway.bench.gateway import add_arguments
+
+    add_arguments(commands.add_parser(
+        "gateway",
+        help="webhook ingest req/s and webhook → device latency next to a bare aiohttp handler",
+        description=(
+            "Start Postgres, one gateway process and a bare aiohttp JSON handler; post signed "
+            "webhooks at both from a separate load generator process and measure req/s, "
+            "ingest latency and webhook → device frame latency (see BENCHMARKS.md)."
+        ),
+    ))
 
 
 def register(subparsers: Any) -> None:
     """Add ``bench`` to the ``unigate`` command line."""
-    bench = subparsers.add_parser("bench", help="benchmarks (crypto)")
+    bench = subparsers.add_parser("bench", help="benchmarks (crypto, gateway)")
     _add_commands(bench)
 
 
