@@ -1,9 +1,11 @@
-"""``unigate adapter-check module:Adapter [--fixtures DIR]``: run the conformance suite.
+"""``unigate adapter-check module:Adapter [--fixtures [DIR]]``: run the conformance suite.
 
 Imports the adapter class by its ``package.module:Class`` path (nothing is registered or
 enabled), runs every check of :mod:`adapters.testing.conformance` (with the fixture folder's
-``manifest.json`` when ``--fixtures`` is given), prints the report and the adapter's capability
-matrix, and exits 1 when a check failed (2 when the class cannot be loaded).
+``manifest.json`` when ``--fixtures`` is given; ``--fixtures`` without DIR uses the
+``fixtures`` folder shipped next to the adapter's module, so it works on an installed
+package), prints the report and the adapter's capability matrix, and exits 1 when a check
+failed (2 when the class or the folder cannot be loaded).
 """
 
 from __future__ import annotations
@@ -23,12 +25,26 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("target", help="the adapter class, as package.module:Class")
     parser.add_argument(
-        "--fixtures", type=Path, help="folder of recorded payloads with manifest.json"
+        "--fixtures",
+        type=Path,
+        nargs="?",
+        const=PACKAGED,
+        help="folder of recorded payloads with manifest.json (no DIR: the adapter's own)",
     )
     parser.add_argument(
         "--fuzz-rounds", type=int, default=60, help="mutants per fixture (default 60)"
     )
     parser.set_defaults(func=run)
+
+
+PACKAGED = Path("<fixtures next to the adapter module>")
+
+
+def packaged_fixtures(cls: type) -> Path:
+    """The ``fixtures`` folder next to the module that defines ``cls`` (package data)."""
+    module = sys.modules.get(cls.__module__)
+    source = getattr(module, "__file__", None)
+    return Path(source).parent / "fixtures" if source else PACKAGED
 
 
 def load_class(target: str) -> type:
@@ -52,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, ValueError) as exc:
         print(f"adapter-check: cannot load {args.target}: {exc}", file=sys.stderr)
         return 2
+    if args.fixtures is PACKAGED:
+        args.fixtures = packaged_fixtures(cls)
     if args.fixtures is not None and not args.fixtures.is_dir():
         print(f"adapter-check: {args.fixtures} is not a folder", file=sys.stderr)
         return 2

@@ -126,6 +126,34 @@ def test_adapter_check_cli_passes_the_example(capsys: pytest.CaptureFixture[str]
     assert "0 failed" in out and "| kind (in / out) | example_webhook |" in out
 
 
+def test_adapter_check_cli_finds_the_packaged_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--fixtures`` without DIR: the folder shipped next to the adapter (package data)."""
+    target = "adapters.example_webhook.adapter:ExampleWebhookAdapter"
+    assert main(["adapter-check", target, "--fixtures"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   fixture text_message" in out and "0 failed" in out
+    leaky = "tests.adapters.test_conformance:LeakyAdapter"  # no fixtures folder next to it
+    assert main(["adapter-check", leaky, "--fixtures"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_example_fixtures_ship_as_package_data() -> None:
+    """Every file of the example's fixture folder is matched by pyproject's package-data, so
+    an installed wheel carries them (setuptools installs only .py files without it)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = setuptools["package-data"]["adapters.example_webhook"]
+    package = root / "adapters" / "example_webhook"
+    files = [p.relative_to(package).as_posix() for p in EXAMPLE_FIXTURES.rglob("*") if p.is_file()]
+    assert "fixtures/manifest.json" in files and len(files) >= 5
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+    assert not (EXAMPLE_FIXTURES / "__init__.py").exists()  # data, not a package
+
+
 def test_adapter_check_cli_fails_a_broken_adapter(capsys: pytest.CaptureFixture[str]) -> None:
     target = "tests.adapters.test_conformance:LeakyAdapter"
     assert main(["adapter-check", target, "--fixtures", str(EXAMPLE_FIXTURES)]) == 1
