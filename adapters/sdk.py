@@ -285,7 +285,8 @@ class Account:
     ``app_secret`` Meta app secret (signs webhooks); ``verify_token`` Meta hub.verify_token;
     ``access_token`` bearer token for the send API (Telegram: the bot token);
     ``webhook_secret`` Telegram ``secret_token``; ``consumer_secret`` X API secret (signs
-    webhooks and CRC). Anything else goes in ``secrets``; non-secret settings in ``settings``.
+    webhooks and CRC). Anything else goes in ``secrets``; non-secret settings in ``settings``
+    (``settings["alt_ids"]``: other platform ids of this same account, see :meth:`ids`).
     """
 
     id: str
