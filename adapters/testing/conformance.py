@@ -350,6 +350,10 @@ def check_fuzz(profile: Profile) -> list[CheckResult]:
                 envelopes = adapter.parse(inbound_request(mutant), profile.account)
                 for envelope in envelopes:
                     encode_msgpack(envelope)
+                    if not envelope.conversation.id:
+                        crashes.append(f"empty conversation id from a mutant of seed {index}")
+                    if envelope.channel.account_id not in profile.account.ids():
+                        crashes.append(f"foreign channel.account_id from a mutant of seed {index}")
             except AdapterError:
                 continue
             except Exception as exc:

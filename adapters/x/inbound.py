@@ -340,10 +340,10 @@ def _marker_events(content: Callable[[_MarkerEvent], Content], key: str) -> Any:
         envelopes = []
         for item in _items(raw, key):
             event = _decode(item, _MarkerEvent)
-            if event is None or event.sender_id is None:
+            sender = str(event.sender_id) if event is not None and event.sender_id else ""
+            if event is None or not sender:  # no sender: nobody's conversation
                 envelopes.append(ctx.unsupported(key, bytes(item), "item shape not understood"))
                 continue
-            sender = str(event.sender_id)
             recipient = str(event.target.recipient_id) if event.target else ""
             outgoing = sender == ctx.own_id
             envelopes.append(
@@ -424,7 +424,9 @@ def _chat_event(kind: str, payload: dict[str, msgspec.Raw], ctx: _Context) -> En
     parties = str(kept.get("conversation_id") or "").split(":")
     peers = [p for p in parties if p and p != ctx.own_id]
     outgoing = sender == ctx.own_id
-    conversation = peers[0] if len(parties) == 2 and peers else str(kept.get("conversation_id"))
+    named = str(kept.get("conversation_id") or "")
+    conversation = peers[0] if len(parties) == 2 and peers else named
+    shape = "direct" if len(parties) == 2 else "group"
     content = Unsupported(
         platform_type=kind,
         raw=msgspec.json.encode(kept).decode(),
@@ -434,7 +436,7 @@ def _chat_event(kind: str, payload: dict[str, msgspec.Raw], ctx: _Context) -> En
     return ctx.envelope(
         content,
         conversation or ctx.own_id,
-        conversation_type="direct" if len(parties) == 2 else "group",
+        conversation_type=shape if conversation else "account",
         direction="out" if outgoing else "in",
         echo=outgoing,
         sender=Sender(id=sender) if sender else None,

@@ -240,6 +240,20 @@ def test_xaa_revoke_and_non_dm_events(x_root: Path) -> None:
     assert parse(fixture(x_root, "xdocs_xaa_event_envelope")) == []
 
 
+def test_items_naming_nobody_go_to_the_account_conversation() -> None:
+    """Found by the kit's fuzzer: an empty sender_id gave an empty conversation id."""
+    marker = {"created_timestamp": "1518452444662", "sender_id": "",
+              "target": {"recipient_id": "3001969357"}}
+    env = one(parse({"for_user_id": ACCOUNT_ID, "direct_message_mark_read_events": [marker]}))
+    assert env.kind == "unsupported"
+    assert env.conversation == E.ConversationRef(id=ACCOUNT_ID, type="account")
+    chat = {"data": {"event_type": "chat.received", "filter": {"user_id": ACCOUNT_ID},
+                     "payload": {"sender_id": "5", "id": "c1"}}}
+    env = one(parse(chat))
+    # no conversation_id: the account's own conversation, not the string "None"
+    assert env.conversation == E.ConversationRef(id=ACCOUNT_ID, type="account")
+
+
 def test_xaa_unknown_dm_event_is_unsupported() -> None:
     body = {"data": {"event_type": "dm.reaction", "filter": {"user_id": "1"}, "payload": {"x": 1}}}
     env = one(parse(body, "1"))
