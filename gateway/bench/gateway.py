@@ -33,8 +33,11 @@ from typing import Any
 import msgspec
 
 from gateway.bench import gateway_report
+from gateway.bench.cpu import cpu_seconds, postgres_cpu_seconds
 from gateway.bench.gateway_env import BenchEnvironment, bench_environment
+from gateway.bench.gateway_report import RoundResult
 from gateway.bench.loadgen import LoadResult, LoadSpec
+from gateway.bench.profile import Sampler, summarise
 
 __all__ = ["Settings", "add_arguments", "run_gateway"]
 
@@ -83,20 +86,20 @@ class _Runs:
                         customers=self.settings.customers, label=label)
         spec_file = self.env.folder / f"load-{self.run_id}.json"
         spec_file.write_bytes(msgspec.json.encode(spec))
+        result_file = spec_file.with_suffix(".result.json")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.bench.loadgen", str(spec_file),
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable, "-m", "gateway.bench.loadgen", str(spec_file), str(result_file),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(),
-                                            seconds * 2 + LOADGEN_GRACE_S)
+            await asyncio.wait_for(proc.wait(), seconds * 2 + LOADGEN_GRACE_S)
         except TimeoutError:
             proc.kill()
             await proc.wait()
             raise RuntimeError(f"the load generator ({label}) did not finish") from None
         if proc.returncode != 0:
             raise RuntimeError(f"the load generator ({label}) failed ({proc.returncode})")
-        return msgspec.json.decode(out, type=LoadResult)
+        return msgspec.json.decode(result_file.read_bytes(), type=LoadResult)
 
 
 async def _frames(runs: _Runs, settings: Settings) -> dict[str, Any]:
@@ -142,20 +145,37 @@ async def _frames(runs: _Runs, settings: Settings) -> dict[str, Any]:
     return gateway_report.frames_summary(result, latencies, unreadable)
 
 
-async def _ingest(runs: _Runs, settings: Settings) -> dict[str, list[LoadResult]]:
-    """Phase 2: closed-loop rounds, bare handler and gateway alternating."""
+def _cpu(pid: int | None, postgres_pid: int | None) -> tuple[float | None, float | None]:
+    server = cpu_seconds(pid) if pid is not None else None
+    database = postgres_cpu_seconds(postgres_pid) if postgres_pid is not None else None
+    return server, database
+
+
+def _delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before, 3)
+
+
+async def _ingest(runs: _Runs, settings: Settings) -> dict[str, list[RoundResult]]:
+    """Phase 2: closed-loop rounds, bare handler and gateway alternating, with the CPU time
+    each process used during the measured part of the round."""
     env = runs.env
-    rounds: dict[str, list[LoadResult]] = {"baseline": [], "ingest": []}
+    rounds: dict[str, list[RoundResult]] = {"baseline": [], "ingest": []}
+    sides = (("baseline", env.bare), ("ingest", env.gateway))
     for number in range(1, settings.rounds + 1):
-        for name, url in (("baseline", env.bare.url), ("ingest", env.gateway.url)):
+        for name, server in sides:
             label = f"round {number}/{settings.rounds} {name}"
             _progress(f"phase 2/2, {label}: {settings.concurrency} connections, up to "
                       f"{settings.count:,} webhooks or {settings.seconds:g} s")
-            result = await runs.load(url, label, count=settings.count,
-                                     warmup=settings.warmup if number == 1 else 0,
+            if number == 1 and settings.warmup:
+                await runs.load(server.url, f"{label} warm-up", count=settings.warmup,
+                                seconds=settings.seconds)
+            before = _cpu(server.proc.pid, env.postgres_pid)
+            result = await runs.load(server.url, label, count=settings.count,
                                      seconds=settings.seconds)
+            after = _cpu(server.proc.pid, env.postgres_pid)
+            rounds[name].append(RoundResult(result, _delta(after[0], before[0]),
+                                            _delta(after[1], before[1])))
             _progress(f"{label}: {result.rps:,.0f} answers/s, {result.ok}/{result.sent} 2xx")
-            rounds[name].append(result)
     return rounds
 
 
@@ -164,10 +184,18 @@ async def _bench(settings: Settings, database_url: str | None,
     from gateway.bench import report
 
     started = time.monotonic()
-    async with bench_environment(database_url, _progress, profile=profile) as env:
+    async with bench_environment(database_url, _progress) as env:
         runs = _Runs(env, settings)
         frames = await _frames(runs, settings)
-        rounds = await _ingest(runs, settings)
+        sampler = Sampler(env.gateway.proc.pid, profile) if profile else None
+        if sampler is not None:
+            await sampler.start()
+            _progress(f"profiling the gateway's ingest rounds with py-spy into {profile}")
+        try:
+            rounds = await _ingest(runs, settings)
+        finally:
+            if sampler is not None:
+                await sampler.stop()
     built = gateway_report.build(rounds, frames, settings.__dict__, report.machine())
     built["elapsed_s"] = round(time.monotonic() - started, 1)
     return built
@@ -187,7 +215,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     else:
         print(gateway_report.table(built))
     if profile is not None:
-        _progress(f"gateway profile (cProfile) written to {profile}")
+        print(summarise(profile), file=sys.stderr)
     return 0
 
 
@@ -202,6 +230,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"an admin URL of a Postgres server to create the bench database "
                              f"on (default ${DATABASE_URL_ENV}, else an embedded server)")
     parser.add_argument("--profile", metavar="FILE",
-                        help="run the gateway under cProfile and write its stats to FILE")
+                        help="sample the gateway's ingest rounds with py-spy (collapsed stacks "
+                             "to FILE) and print where the time goes")
     parser.set_defaults(func=run_gateway)
 

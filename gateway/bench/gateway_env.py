@@ -36,6 +36,7 @@ import aiohttp
 import msgspec
 
 from crypto import IdentityKeyPair
+from gateway.bench.cpu import postmaster_pid
 from gateway.bench.loadgen import ChannelSpec
 from gateway.client import DeviceClient
 from gateway.config import parse_config
@@ -172,6 +173,7 @@ class BenchEnvironment:
     bare: Process
     config: dict[str, Any]
     admin: IdentityKeyPair
+    postgres_pid: int | None = None  # the embedded server's postmaster (CPU accounting)
     devices: list[DeviceClient] = field(default_factory=list)
 
     def channels(self) -> list[ChannelSpec]:
@@ -247,8 +249,8 @@ async def _drop(admin_url: str, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def bench_environment(external_admin_url: str | None, progress: Progress, *,
-                            profile: Path | None = None) -> AsyncIterator[BenchEnvironment]:
+async def bench_environment(external_admin_url: str | None,
+                            progress: Progress) -> AsyncIterator[BenchEnvironment]:
     """Everything started, devices on the roster; all of it stopped and deleted afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="unigate-bench-"))
     try:
@@ -260,8 +262,6 @@ async def bench_environment(external_admin_url: str | None, progress: Progress, 
             config_file.touch(mode=0o600)
             config_file.write_text(toml(config), encoding="utf-8")
             serve = ["-m", "gateway", "serve", "--config", str(config_file)]
-            if profile is not None:
-                serve = ["-m", "cProfile", "-o", str(profile), *serve]
             gateway = await _spawn("gateway", [sys.executable, *serve],
                                    f"http://127.0.0.1:{gateway_port}", folder, "/readyz")
             try:
@@ -272,7 +272,8 @@ async def bench_environment(external_admin_url: str | None, progress: Progress, 
                 try:
                     progress(f"gateway: {gateway.url} (pid {gateway.proc.pid}); "
                              f"bare aiohttp handler: {bare.url} (pid {bare.proc.pid})")
-                    env = BenchEnvironment(folder, database_url, gateway, bare, config, admin)
+                    env = BenchEnvironment(folder, database_url, gateway, bare, config, admin,
+                                           postmaster_pid(folder / "pgdata"))
                     try:
                         await env.enroll_devices()
                         progress(f"devices: {ROSTER_DEVICES} enrolled, admin-signed roster "

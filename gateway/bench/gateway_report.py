@@ -12,7 +12,16 @@ from typing import Any
 
 from gateway.bench.loadgen import LoadResult
 
-__all__ = ["TARGETS", "Target", "build", "frames_summary", "percentile", "table"]
+__all__ = ["TARGETS", "RoundResult", "Target", "build", "frames_summary", "percentile", "table"]
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One closed-loop round and the CPU seconds the server and Postgres used during it."""
+
+    load: LoadResult
+    server_cpu_s: float | None
+    postgres_cpu_s: float | None
 
 
 @dataclass(frozen=True)
@@ -66,21 +75,34 @@ def frames_summary(result: LoadResult, latencies: list[float],
     }
 
 
-def _side(results: list[LoadResult]) -> dict[str, Any]:
+def _per_request_us(seconds: list[float | None], answers: int) -> float | None:
+    if not seconds or any(v is None for v in seconds) or not answers:
+        return None
+    return round(sum(v for v in seconds if v is not None) / answers * 1e6, 1)
+
+
+def _side(rounds: list[RoundResult]) -> dict[str, Any]:
+    results = [r.load for r in rounds]
     latencies = [v for r in results for v in r.latencies_ms]
     statuses: Counter[str] = Counter()
     for result in results:
         statuses.update(result.statuses)
+    answered = sum(r.ok for r in results)
     return {
         "rps_rounds": [r.rps for r in results],
         "rps": round(statistics.median(r.rps for r in results), 1) if results else 0.0,
         "requests": sum(r.sent for r in results),
         "statuses": dict(statuses),
         **_latency(latencies),
+        "cpu_us_per_request": {
+            "server": _per_request_us([r.server_cpu_s for r in rounds], answered),
+            "postgres": _per_request_us([r.postgres_cpu_s for r in rounds], answered),
+            "loadgen": _per_request_us([r.cpu_s for r in results], answered),
+        },
     }
 
 
-def build(rounds: dict[str, list[LoadResult]], frames: dict[str, Any],
+def build(rounds: dict[str, list[RoundResult]], frames: dict[str, Any],
           settings: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
     """The ``--json`` object; the top-level keys are the headline numbers."""
     baseline, ingest = _side(rounds["baseline"]), _side(rounds["ingest"])
@@ -119,6 +141,11 @@ def _num(value: float | None, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:,.2f}{unit}"
 
 
+def _cpu_row(name: str, cpu: dict[str, float | None]) -> str:
+    cells = [_num(cpu[k]) for k in ("server", "postgres", "loadgen")]
+    return f"  {name:24}{cells[0]:>16}{cells[1]:>12}{cells[2]:>18}"
+
+
 def table(report: dict[str, Any]) -> str:
     base, ing, fr = report["baseline"], report["ingest"], report["frames"]
     settings, info = report["settings"], report["machine"]
@@ -132,6 +159,10 @@ def table(report: dict[str, Any]) -> str:
         f"{_num(ing['p90_ms']):>10}{_num(ing['p99_ms']):>10}",
         f"  rounds: bare {base['rps_rounds']}, gateway {ing['rps_rounds']}; "
         f"gateway answers {ing['statuses']}",
+        "",
+        "CPU µs per request        server process    Postgres    load generator",
+        _cpu_row("bare aiohttp", base["cpu_us_per_request"]),
+        _cpu_row("gateway", ing["cpu_us_per_request"]),
         "",
         f"webhook → frame opened on a connected device, {fr['sent']} webhooks at "
         f"{fr['achieved_rate']:,.0f}/s: p50 {_num(fr['frame']['p50_ms'], ' ms')}, "

@@ -1,6 +1,6 @@
 """The load generator of ``unigate bench gateway``, run as its own process.
 
-    python -m gateway.bench.loadgen SPEC.json  > result.json
+    python -m gateway.bench.loadgen SPEC.json [RESULT.json]
 
 It reads a :class:`LoadSpec`, builds every webhook up front (signed as each platform signs,
 with :mod:`gateway.sandbox.traffic`), then posts them over plain keep-alive HTTP/1.1
@@ -12,9 +12,10 @@ aiohttp's, so the server under test, not the generator, is what saturates. Two m
 * paced (``rate > 0``): webhook ``i`` leaves at ``start + i / rate`` on an idle connection (more
   are opened, up to ``concurrency``) — latency at a fixed load.
 
-Bounded in count and time (``max_seconds``); progress goes to stderr, and stdout gets one JSON
-:class:`LoadResult` with every latency and, for correlating device frames, each send time on
-the system-wide monotonic clock. Message ``i`` carries the text ``bench <run_id>-<i> …``.
+Bounded in count and time (``max_seconds``); progress goes to stderr, and RESULT.json (or
+stdout) gets one JSON :class:`LoadResult` with every latency and, for correlating device
+frames, each send time on the system-wide monotonic clock. Message ``i`` carries the text
+``bench <run_id>-<i> …``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class LoadResult(msgspec.Struct, kw_only=True):
     latencies_ms: list[float]  # per measured 2xx answer: send -> full answer
     send_times: dict[int, float]  # paced mode: message index -> time.monotonic() at send
     max_lag_ms: float  # paced mode: the worst delay behind the schedule
+    cpu_s: float = 0.0  # this process's CPU seconds during the measured phase
 
 
 # --------------------------------------------------------------------------- traffic
@@ -188,6 +190,7 @@ class _Run:
         self.pool: list[_Connection] = []
         self.open = 0
         self.max_lag = 0.0
+        self.cpu_s = 0.0
         self.deadline = time.monotonic() + spec.max_seconds
 
     async def connection(self) -> _Connection:
@@ -266,11 +269,12 @@ async def _phase(spec: LoadSpec, requests: list[bytes], first: int,
                  progress: bool) -> tuple[_Run, float]:
     run = _Run(spec, requests, first)
     reporter = asyncio.create_task(_report(run, spec)) if progress else None
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     try:
         await (run.paced() if spec.rate > 0 else run.closed_loop())
     finally:
         elapsed = time.monotonic() - began
+        run.cpu_s = time.process_time() - cpu
         if reporter is not None:
             reporter.cancel()
         run.close()
@@ -301,7 +305,7 @@ async def run(spec: LoadSpec, *, progress: bool = True) -> LoadResult:
         elapsed_s=round(elapsed, 4), rps=round(ok / elapsed, 1) if elapsed > 0 else 0.0,
         latencies_ms=[round(v, 3) for v in result.latencies],
         send_times=result.send_times if spec.rate > 0 else {},
-        max_lag_ms=round(result.max_lag * 1000.0, 3),
+        max_lag_ms=round(result.max_lag * 1000.0, 3), cpu_s=round(result.cpu_s, 3),
     )
 
 
@@ -315,8 +319,8 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m gateway.bench.loadgen SPEC.json", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m gateway.bench.loadgen SPEC.json [RESULT.json]", file=sys.stderr)
         return 2
     with open(args[0], "rb") as spec_file:
         spec = msgspec.json.decode(spec_file.read(), type=LoadSpec)
@@ -325,8 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         result = loop.run_until_complete(run(spec))
     finally:
         loop.close()
-    sys.stdout.buffer.write(msgspec.json.encode(result) + b"\n")
-    sys.stdout.flush()
+    encoded = msgspec.json.encode(result) + b"\n"
+    if len(args) == 2:
+        with open(args[1], "wb") as out:
+            out.write(encoded)
+    else:
+        sys.stdout.buffer.write(encoded)
+        sys.stdout.flush()
     return 0
 
 
