@@ -196,6 +196,7 @@ async def _demo(args: argparse.Namespace) -> int:
         _say(f"              tenant '{TENANT}', channels: " + ", ".join(sorted(gw.channels)))
         views = await _devices(gw)
         for view in views.values():
+            stack.push_async_callback(view.client.close)
             stack.push_async_callback(view.stop)
         accounts = {c.platform: c.account_id for c in gw.channels.values()}
         script = build_script(accounts)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import msgspec
 
 from gateway.bench import gateway_report
@@ -179,6 +180,12 @@ async def _ingest(runs: _Runs, settings: Settings) -> dict[str, list[RoundResult
     return rounds
 
 
+async def _scrape(base_url: str) -> dict[str, float]:
+    """The gateway's own counters (``/metrics``): batches, envelopes, seal time."""
+    async with aiohttp.ClientSession() as session, session.get(base_url + "/metrics") as answer:
+        return gateway_report.parse_metrics(await answer.text())
+
+
 async def _bench(settings: Settings, database_url: str | None,
                  profile: Path | None) -> dict[str, Any]:
     from gateway.bench import report
@@ -187,6 +194,7 @@ async def _bench(settings: Settings, database_url: str | None,
     async with bench_environment(database_url, _progress) as env:
         runs = _Runs(env, settings)
         frames = await _frames(runs, settings)
+        before = await _scrape(env.gateway.url)
         sampler = Sampler(env.gateway.proc.pid, profile) if profile else None
         if sampler is not None:
             await sampler.start()
@@ -196,7 +204,9 @@ async def _bench(settings: Settings, database_url: str | None,
         finally:
             if sampler is not None:
                 await sampler.stop()
+        batches = gateway_report.batch_summary(before, await _scrape(env.gateway.url))
     built = gateway_report.build(rounds, frames, settings.__dict__, report.machine())
+    built["ingest"]["batches"] = batches
     built["elapsed_s"] = round(time.monotonic() - started, 1)
     return built
 

@@ -12,7 +12,20 @@ from typing import Any
 
 from gateway.bench.loadgen import LoadResult
 
-__all__ = ["TARGETS", "RoundResult", "Target", "build", "frames_summary", "percentile", "table"]
+__all__ = [
+    "TARGETS",
+    "RoundResult",
+    "Target",
+    "batch_summary",
+    "build",
+    "frames_summary",
+    "parse_metrics",
+    "percentile",
+    "table",
+]
+
+BATCH_SERIES = ("unigate_batch_envelopes", "unigate_batch_duration_seconds",
+                "unigate_seal_duration_seconds")
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,33 @@ def frames_summary(result: LoadResult, latencies: list[float],
         "statuses": result.statuses,
         "webhook": _latency(result.latencies_ms),
         "frame": _latency(latencies),
+    }
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """The ``_sum`` and ``_count`` of the batch histograms from Prometheus text."""
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.removesuffix("_sum").removesuffix("_count") in BATCH_SERIES:
+            found[name] = float(value)
+    return found
+
+
+def batch_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Group commit during the ingest rounds: transactions, their size and time."""
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = delta("unigate_batch_envelopes_count")
+    if batches <= 0:
+        return {"transactions": 0}
+    return {
+        "transactions": int(batches),
+        "envelopes_per_transaction": round(delta("unigate_batch_envelopes_sum") / batches, 1),
+        "transaction_ms": round(delta("unigate_batch_duration_seconds_sum") / batches * 1e3, 2),
+        "seal_ms_per_transaction": round(
+            delta("unigate_seal_duration_seconds_sum") / batches * 1e3, 2),
     }
 
 
@@ -141,6 +181,15 @@ def _num(value: float | None, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:,.2f}{unit}"
 
 
+def _batches(batches: dict[str, Any]) -> str:
+    if not batches.get("transactions"):
+        return "  group commit: no transactions seen"
+    return (f"  group commit: {batches['transactions']} transactions, "
+            f"{batches['envelopes_per_transaction']} envelopes each, "
+            f"{batches['transaction_ms']} ms each (sealing {batches['seal_ms_per_transaction']}"
+            f" ms of it)")
+
+
 def _cpu_row(name: str, cpu: dict[str, float | None]) -> str:
     cells = [_num(cpu[k]) for k in ("server", "postgres", "loadgen")]
     return f"  {name:24}{cells[0]:>16}{cells[1]:>12}{cells[2]:>18}"
@@ -163,6 +212,7 @@ def table(report: dict[str, Any]) -> str:
         "CPU µs per request        server process    Postgres    load generator",
         _cpu_row("bare aiohttp", base["cpu_us_per_request"]),
         _cpu_row("gateway", ing["cpu_us_per_request"]),
+        _batches(ing.get("batches", {})),
         "",
         f"webhook → frame opened on a connected device, {fr['sent']} webhooks at "
         f"{fr['achieved_rate']:,.0f}/s: p50 {_num(fr['frame']['p50_ms'], ' ms')}, "

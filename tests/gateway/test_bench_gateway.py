@@ -82,6 +82,24 @@ def test_quick_report_carries_targets_machine_and_cpu(quick_report: dict[str, ob
     cpu = quick_report["ingest"]["cpu_us_per_request"]  # type: ignore[index]
     assert cpu["server"] is not None and cpu["server"] > 0
     assert cpu["loadgen"] is not None
+    batches = quick_report["ingest"]["batches"]  # type: ignore[index]
+    assert batches["transactions"] > 0 and batches["envelopes_per_transaction"] >= 1
+
+
+def test_metrics_parsing_and_batch_deltas() -> None:
+    text = ("# HELP unigate_batch_envelopes Envelopes per transaction\n"
+            "unigate_batch_envelopes_bucket{le=\"1.0\"} 3.0\n"
+            "unigate_batch_envelopes_sum 40.0\nunigate_batch_envelopes_count 4.0\n"
+            "unigate_batch_duration_seconds_sum 0.02\n"
+            "unigate_batch_duration_seconds_count 4.0\n"
+            "unigate_seal_duration_seconds_sum 0.004\nunigate_webhooks_total 9.0\n")
+    after = gateway_report.parse_metrics(text)
+    assert "unigate_webhooks_total" not in after and len(after) == 5
+    before = {"unigate_batch_envelopes_sum": 10.0, "unigate_batch_envelopes_count": 2.0}
+    assert gateway_report.batch_summary(before, after) == {
+        "transactions": 2, "envelopes_per_transaction": 15.0, "transaction_ms": 10.0,
+        "seal_ms_per_transaction": 2.0}
+    assert gateway_report.batch_summary(after, after) == {"transactions": 0}
 
 
 # --------------------------------------------------------------------------- pieces

@@ -63,6 +63,7 @@ def test_demo_exits_zero_after_every_check(demo_run: subprocess.CompletedProcess
     assert demo_run.returncode == 0, out + demo_run.stderr
     assert "All 10 checks held" in out
     assert "✗" not in out and "DEMO FAILED" not in out
+    assert "Traceback" not in demo_run.stderr and "Unclosed" not in demo_run.stderr
 
 
 def test_demo_banner_names_the_urls(demo_run: subprocess.CompletedProcess[str]) -> None:
