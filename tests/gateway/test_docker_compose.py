@@ -119,6 +119,11 @@ def test_inline_dockerfile_builds_from_this_repository(
 
 def test_config_file_and_secrets_stay_out_of_the_file(compose: dict[str, Any]) -> None:
     assert compose["configs"]["unigate"]["file"] == "./unigate.toml"
+    for name in ("migrate", "gateway-a", "gateway-b"):
+        service = compose["services"][name]
+        config_dir = service["configs"][0]["target"].rsplit("/", 1)[0]
+        # secret files named relative to the config file (docs/example-config.toml) resolve
+        assert f"./secrets:{config_dir}/secrets:ro" in service["volumes"]
     for service in compose["services"].values():
         for value in service.get("environment", {}).values():
             for secret_word in ("password", "secret", "token"):
