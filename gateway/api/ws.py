@@ -123,8 +123,12 @@ async def _send_loop(ws: web.WebSocketResponse, pipeline: Pipeline, device: Devi
 
 
 async def _acknowledge(db: Database, device: DeviceRow, state: _State, pos: int) -> None:
-    if pos <= state.acked_pos or pos > state.sent_pos:
-        return  # stale, repeated, or for a frame never sent: nothing to record
+    # The device processes its stream in order, so "done up to pos" covers every frame sent
+    # on this connection up to there; a pos beyond what was sent here (frames it processed
+    # on an earlier connection) acknowledges no more than was sent.
+    pos = min(pos, state.sent_pos)
+    if pos <= state.acked_pos:
+        return
     cursors: dict[uuid.UUID, int] = {}
     while state.in_flight and state.in_flight[0][0] <= pos:
         _, conversation_id, seq = state.in_flight.popleft()

@@ -121,9 +121,9 @@ class DeviceStream:
 
     async def _flush(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         pos = self._device.processed_pos
-        if pos > self.acked_pos:
+        if self._unacked or pos > self.acked_pos:  # skipped re-sent frames need an ack too
             await ws.send_bytes(encode_frame(Ack(pos=pos)))
-            self.acked_pos = pos
+            self.acked_pos = max(self.acked_pos, pos)
         self._unacked = 0
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse,
@@ -171,7 +171,8 @@ class DeviceStream:
         while True:
             frame = await self._next_frame()
             if frame.pos <= self._device.processed_pos:
-                continue  # re-sent after a reconnect: already handed out
+                self._unacked += 1  # re-sent after a reconnect: acknowledge, do not repeat
+                continue
             received = await self._open(frame)
             self._device.processed_pos = frame.pos
             self._unacked += 1

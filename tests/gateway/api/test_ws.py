@@ -124,3 +124,26 @@ async def test_the_stream_survives_a_gateway_restart(db_url: str) -> None:
     assert [r.seq for r in got] == [1, 2]
     await device.close()
     await gw.stop()
+
+
+async def test_frames_processed_but_never_acknowledged_are_skipped_and_acknowledged(
+        gateway: LocalGateway, agent: DeviceClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.api import ws as ws_module
+
+    for i in range(10):
+        assert await gateway.send_text(TG, "8500", f"k{i}") == 200
+    stream = agent.stream()
+    await stream.__aenter__()
+
+    async def lost_ack(_ws: object) -> None:  # the acknowledgements never reach the server
+        return None
+
+    monkeypatch.setattr(stream, "_flush", lost_ack)
+    first = [await anext(aiter(stream)) for _ in range(10)]
+    await stream.close()
+    assert texts(first) == [f"k{i}" for i in range(10)]
+    monkeypatch.setattr(ws_module, "MAX_IN_FLIGHT", 4)  # re-sent frames fill the window
+    assert await gateway.send_text(TG, "8500", "k10") == 200
+    later = await collect(agent, 1)  # the ten come again, 4 at a time, and are skipped
+    assert texts(later) == ["k10"] and later[0].seq == 11
+    assert await collect(agent, 0) == []
