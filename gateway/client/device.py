@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from crypto import CryptoError, DecodeError, Device, MissingSessionError, Session, open_sealed
 from crypto.seal import sealed_recipients
 from gateway.envelope import Envelope, decode_msgpack
@@ -36,6 +38,24 @@ from gateway.wire import (
 __all__ = ["DeviceError", "LocalDevice", "Sealed"]
 
 MAX_EDGE_SESSIONS = 8  # sessions kept per edge identity (the newest first)
+
+
+class _Snapshot(msgspec.Struct, kw_only=True):
+    tenant: str
+    admin_key: bytes
+    kind: str
+    device_id: str | None
+    device: bytes
+    sessions: list[tuple[bytes, list[bytes]]]
+    rosters: list[Roster]
+    processed_pos: int
+
+    def __repr__(self) -> str:
+        return "_Snapshot(<secret>)"
+
+
+_snapshot_encode = msgspec.msgpack.Encoder().encode
+_snapshot_decode = msgspec.msgpack.Decoder(_Snapshot).decode
 
 
 class DeviceError(Exception):
@@ -153,6 +173,29 @@ class LocalDevice:
         if envelope.tenant != self.tenant:
             raise DeviceError("envelope belongs to another tenant")
         return envelope
+
+    # ------------------------------------------------------------------ persistence
+    def to_bytes(self) -> bytes:
+        """The whole device state (SECRET: private keys and sessions) for the device's own
+        storage; :meth:`from_bytes` restores it, including the stream position."""
+        return _snapshot_encode(_Snapshot(
+            tenant=self.tenant, admin_key=self.admin_key, kind=self.kind,
+            device_id=self.device_id, device=self.crypto.to_bytes(),
+            sessions=[(edge, [s.to_bytes() for s in sessions])
+                      for edge, sessions in self.sessions.items()],
+            rosters=list(self.rosters.values()), processed_pos=self.processed_pos))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LocalDevice:
+        snap = _snapshot_decode(data)
+        device = cls(snap.tenant, snap.admin_key, kind=snap.kind,
+                     crypto=Device.from_bytes(snap.device))
+        device.device_id = snap.device_id
+        device.sessions = {edge: [Session.from_bytes(s) for s in blobs]
+                           for edge, blobs in snap.sessions}
+        device.rosters = {r.version: r for r in snap.rosters}
+        device.processed_pos = snap.processed_pos
+        return device
 
     def unknown_rosters(self, items: Iterable[Sealed]) -> set[int]:
         return {i.roster_version for i in items if i.roster_version not in self.rosters}

@@ -147,3 +147,23 @@ async def test_frames_processed_but_never_acknowledged_are_skipped_and_acknowled
     later = await collect(agent, 1)  # the ten come again, 4 at a time, and are skipped
     assert texts(later) == ["k10"] and later[0].seq == 11
     assert await collect(agent, 0) == []
+
+
+async def test_a_restarted_device_resumes_from_its_saved_state(
+        gateway: LocalGateway, agent: DeviceClient) -> None:
+    from gateway.client import LocalDevice
+
+    for i in range(3):
+        assert await gateway.send_text(TG, "8600", f"s{i}") == 200
+    stream = agent.stream()
+    await stream.__aenter__()
+    first = [await anext(aiter(stream)) for _ in range(2)]
+    saved = agent.device.to_bytes()  # processed two; the process dies without a last ack
+    await stream._ws.close()  # type: ignore[union-attr]
+    await stream.close()
+    restored = DeviceClient(gateway.base_url, tenant="demo",
+                            admin_key=gateway.admin_keys["demo"].ed25519,
+                            device=LocalDevice.from_bytes(saved))
+    rest = await collect(restored, 1)
+    assert texts(first) + texts(rest) == ["s0", "s1", "s2"]
+    await restored.close()
