@@ -46,3 +46,29 @@ async def test_a_channel_end_to_end(gateway: LocalGateway, platform: str) -> Non
         assert by_sender == {first: [1, 2, 3], second: [1]}
         assert len({r.conversation_id for r in got}) == 2
         await device.close()
+
+
+@pytest.mark.parametrize("platform", ["whatsapp", "instagram", "x"])
+async def test_faulty_platform_delivery_stores_each_message_once(gateway: LocalGateway,
+                                                                 platform: str) -> None:
+    """The conformance kit's delivery with faults: every POST sent three times, reordered,
+    batched three to a POST — each message reaches the device exactly once."""
+    from adapters.testing.fake_platform import Faults, deliver_webhooks
+    from gateway.sandbox.traffic import PLATFORM_STYLES
+
+    agent = await gateway.new_device("demo")
+    await gateway.publish_roster("demo", [agent])
+    channel = f"demo-{platform}"
+    customer = CUSTOMERS.get(platform, ("920001",))[0]
+    payloads = [gateway.text_payload(channel, customer, f"faulty {i}") for i in range(9)]
+    deliveries = await deliver_webhooks(
+        gateway.session, gateway.webhook_url(channel), PLATFORM_STYLES[platform],
+        gateway.channels[channel].signing_secret, payloads,
+        faults=Faults(duplicates=2, reorder=True, batch_size=3, seed=7))
+    assert len(deliveries) == 9 and {d.status for d in deliveries} == {200}
+    got = await collect(agent, 9)
+    assert len(got) == 9
+    assert sorted(e.content.text for e in (r.envelope for r in got)  # type: ignore[union-attr]
+                  if e is not None) == sorted(f"faulty {i}" for i in range(9))
+    assert [r.seq for r in got] == list(range(1, 10))
+    await agent.close()
