@@ -64,7 +64,7 @@ def _banner() -> None:
     _say(" unigate demo — five messaging platforms, one end-to-end encrypted inbox")
     _say(" Fake WhatsApp, Messenger, Instagram, X and Telegram servers post signed webhooks;")
     _say(" the gateway seals each message for the inbox's devices the moment it arrives, and")
-    _say(" only those devices can read it. Postgres and the logs only ever see ciphertext.")
+    _say(" only those devices can read it. Postgres and the logs never see it in the clear.")
     _say("=" * WIDTH)
 
 
@@ -189,11 +189,12 @@ async def _demo(args: argparse.Namespace) -> int:
         stack.push_async_callback(gw.stop)
         _say(f"[1] Postgres  {where}")
         _say(f"              schema v{await _schema_version(gw)}, migrated at startup")
-        _say(f"[2] Gateway   {gw.base_url}   (one process, fresh edge keys, never stored)")
+        _say(f"[2] Gateway   {gw.base_url}   (fresh edge keys, kept out of the database)")
         _say(f"              webhooks  {gw.base_url}/webhooks/<channel>")
         _say(f"              metrics   {gw.base_url}/metrics")
         _say(f"              health    {gw.base_url}/healthz   ready: {gw.base_url}/readyz")
-        _say(f"              tenant '{TENANT}', channels: " + ", ".join(sorted(gw.channels)))
+        _say(f"              tenant '{TENANT}', one channel per platform: "
+             + ", ".join(sorted(c.platform for c in gw.channels.values())))
         views = await _devices(gw)
         for view in views.values():
             stack.push_async_callback(view.client.close)
