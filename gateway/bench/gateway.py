@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,9 @@ def run_gateway(args: argparse.Namespace) -> int:
         settings = Settings(**{**settings.__dict__, **overrides})
     database_url = args.database_url or os.environ.get(DATABASE_URL_ENV) or None
     profile = Path(args.profile).resolve() if args.profile else None
+    if profile is not None and Sampler.executable() is None:
+        print("unigate: --profile needs py-spy (pip install -e '.[dev]')", file=sys.stderr)
+        return 2
     built = asyncio.run(_bench(settings, database_url, profile))
     if args.json:
         print(msgspec.json.encode(built).decode())
@@ -229,12 +233,26 @@ def run_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be positive")
+        return value
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.add_argument("--quick", action="store_true", help="tiny run (tests, CI smoke)")
-    parser.add_argument("--rounds", type=int, help="ingest rounds per side (default 3)")
-    parser.add_argument("--seconds", type=float, help="longest ingest round (default 6)")
-    parser.add_argument("--concurrency", type=int,
+    parser.add_argument("--rounds", type=_positive(int),
+                        help="ingest rounds per side (default 3)")
+    parser.add_argument("--seconds", type=_positive(float),
+                        help="longest ingest round (default 6)")
+    parser.add_argument("--concurrency", type=_positive(int),
                         help="load generator connections (default 64)")
     parser.add_argument("--database-url", metavar="URL",
                         help=f"an admin URL of a Postgres server to create the bench database "

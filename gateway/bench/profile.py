@@ -56,9 +56,15 @@ class Sampler:
         self.output = output
         self._proc: asyncio.subprocess.Process | None = None
 
+    @staticmethod
+    def executable() -> str | None:
+        """py-spy next to this interpreter (the venv's), else on PATH; None if absent."""
+        beside = Path(sys.executable).with_name("py-spy")
+        return str(beside) if beside.exists() else shutil.which("py-spy")
+
     async def start(self) -> None:
-        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        if not Path(exe).exists():
+        exe = self.executable()
+        if exe is None:
             raise RuntimeError("--profile needs py-spy (pip install -e '.[dev]')")
         self._proc = await asyncio.create_subprocess_exec(
             exe, "record", "--pid", str(self.pid), "--rate", str(RATE_HZ), "--format", "raw",
