@@ -218,6 +218,8 @@ def table(report: dict[str, Any]) -> str:
         f"{fr['achieved_rate']:,.0f}/s: p50 {_num(fr['frame']['p50_ms'], ' ms')}, "
         f"p90 {_num(fr['frame']['p90_ms'], ' ms')}, p99 {_num(fr['frame']['p99_ms'], ' ms')}, "
         f"max {_num(fr['frame']['max_ms'], ' ms')} ({fr['received']} received)",
+        f"  the same webhooks' own 2xx: p50 {_num(fr['webhook']['p50_ms'], ' ms')}, "
+        f"p99 {_num(fr['webhook']['p99_ms'], ' ms')} (the frame follows the commit)",
         "",
         "targets:",
     ]
