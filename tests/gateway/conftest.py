@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,12 +39,15 @@ MakeAppClient = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     for name in EXTERNAL_URL_VARIABLES:
         if os.environ.get(name):
             yield os.environ[name]
             return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data", cleanup="delete")
+    # Not under pytest's basetemp: pytest prunes old basetemp folders when another session
+    # starts, and Postgres shuts down once its data directory disappears under it.
+    data_dir = Path(tempfile.mkdtemp(prefix="unigate-test-pg-")) / "data"
+    server = EmbeddedPostgres(data_dir, cleanup="delete")
     url = server.start()
     try:
         yield url
