@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench bench-crypto vectors clean
+.PHONY: demo test lint bench bench-crypto bench-gateway vectors clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: lint
 
 bench-crypto: $(STAMP)
 	$(BIN)/unigate bench crypto
+
+bench-gateway: $(STAMP)
+	$(BIN)/unigate bench gateway
 
 bench: bench-crypto
 
