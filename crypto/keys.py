@@ -84,6 +84,14 @@ class IdentityKeyPair:
         """A fresh identity from ``_sodium.random_bytes`` (seedable for test vectors)."""
         return cls(_sodium.ed25519_keypair()[1])
 
+    @classmethod
+    def from_seed(cls, seed: bytes) -> IdentityKeyPair:
+        """The identity whose Ed25519 key pair derives from a 32-byte seed (RFC 8032 §5.1.5).
+
+        For identities kept as a seed outside device state (the edge's configured key).
+        """
+        return cls(_sodium.ed25519_seed_keypair(seed)[1])
+
     @property
     def ed25519(self) -> bytes:
         """The public Ed25519 key (32 bytes) that names this device."""

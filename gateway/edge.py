@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import msgspec
 
 from crypto import IdentityKeyPair, Session, open_state, seal_state
-from crypto._sodium import ed25519_seed_keypair  # seed -> key pair; crypto has no public helper
 from gateway.config import Config
 from gateway.errors import ConfigError
 from gateway.wire import Roster, WireError, verify_roster
@@ -73,8 +72,7 @@ class EdgeKeys:
     __slots__ = ("_index_keys", "_index_root", "_storage", "_token_key", "identity")
 
     def __init__(self, identity_seed: bytes, storage_key: bytes, blind_index_key: bytes) -> None:
-        _, secret = ed25519_seed_keypair(identity_seed)
-        self.identity = IdentityKeyPair(secret)
+        self.identity = IdentityKeyPair.from_seed(identity_seed)
         self._storage = storage_key
         self._index_root = blind_index_key
         self._token_key = hashlib.blake2b(LABEL_TOKEN_KEY, key=storage_key,
