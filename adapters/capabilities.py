@@ -48,6 +48,13 @@ class KindSupport(_Data, kw_only=True, frozen=True):
     note: str = ""
 
 
+def kind_support(
+    inbound: SupportLevel, outbound: SupportLevel, note: str = "", degrade_to: str | None = None
+) -> KindSupport:
+    """A capability table row, positionally: ``kind_support("full", "partial", note)``."""
+    return KindSupport(inbound=inbound, outbound=outbound, note=note, degrade_to=degrade_to)
+
+
 class MediaSupport(_Data, kw_only=True, frozen=True):
     kind: str  # a gateway.envelope.MEDIA_KINDS value
     max_bytes: int

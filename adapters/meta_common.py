@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
@@ -31,7 +31,14 @@ from adapters.errors import (
     SendError,
     WindowClosed,
 )
-from adapters.sdk import Account, HandshakeResponse, InboundRequest, SendResult, decode_body
+from adapters.sdk import (
+    Account,
+    HandshakeResponse,
+    InboundRequest,
+    OutboundRequest,
+    SendResult,
+    decode_body,
+)
 from adapters.signing import META_SIGNATURE_HEADER, verify_meta_signature
 from gateway.envelope import to_ms
 
@@ -354,3 +361,45 @@ def parse_send_answer(
             recipient_id=None if ok.recipient_id is None else str(ok.recipient_id),
         )
     raise classify_graph_error(parse_graph_error(status, body), headers, subcodes, codes)
+
+
+# --------------------------------------------------------------------------- adapter parts
+def graph_post(url: str, account: Account, body: dict[str, Any]) -> OutboundRequest:
+    """A Graph API JSON POST authorized with the account's ``access_token``."""
+    token = account.require("access_token")
+    return OutboundRequest(
+        method="POST",
+        url=url,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        json=body,
+    )
+
+
+class _BodyLimit(Protocol):
+    @property
+    def max_body_bytes(self) -> int: ...
+
+
+class GraphWebhookAdapter:
+    """The adapter methods that are the same for every Graph webhook product (Messenger,
+    Instagram): the ``hub.challenge`` handshake, the body signature, the addressed entry ids
+    and the Send API answer. A subclass sets ``config`` and its error tables."""
+
+    error_subcodes: ClassVar[Mapping[int, Rule]] = NO_RULES
+    error_codes: ClassVar[Mapping[int, Rule]] = NO_RULES
+    config: _BodyLimit
+
+    def handshake(self, req: InboundRequest, account: Account) -> HandshakeResponse:
+        return answer_hub_challenge(req, account)
+
+    def verify(self, req: InboundRequest, account: Account) -> None:
+        verify_hub_signature(req, account)
+
+    def addressed_account_ids(self, req: InboundRequest) -> list[str]:
+        """The entry ids (the accounts Meta addressed) of the POST, in order."""
+        return entry_ids(req.body, self.config.max_body_bytes)
+
+    def parse_send_response(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> SendResult:
+        return parse_send_answer(status, headers, body, self.error_subcodes, self.error_codes)

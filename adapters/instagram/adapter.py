@@ -9,39 +9,29 @@ linked Page on graph.facebook.com), ``alt_ids`` (the IGID of the other login fla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import msgspec
 
 from adapters.capabilities import (
     Capabilities,
-    KindSupport,
     MediaSupport,
     Policy,
     RateLimit,
     ReplyWindow,
 )
+from adapters.capabilities import kind_support as _k
 from adapters.instagram import codes
 from adapters.instagram.inbound import PLATFORM, parse_webhook
 from adapters.instagram.outbound import SEND_RULES, TEXT_MAX_BYTES, messages_url
 from adapters.messenger.outbound import build_body
-from adapters.meta_common import (
-    GRAPH_URL,
-    GRAPH_VERSION,
-    answer_hub_challenge,
-    entry_ids,
-    parse_send_answer,
-    verify_hub_signature,
-)
+from adapters.meta_common import GRAPH_URL, GRAPH_VERSION, GraphWebhookAdapter, graph_post
 from adapters.sdk import (
     SDK_VERSION,
     Account,
     AdapterContext,
-    HandshakeResponse,
     InboundRequest,
     OutboundRequest,
-    SendResult,
 )
 from gateway.envelope import Envelope
 
@@ -55,10 +45,6 @@ class InstagramConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     instagram_graph_url: str = INSTAGRAM_GRAPH_URL
     api_version: str = GRAPH_VERSION
     max_body_bytes: int = MAX_BODY_BYTES
-
-
-def _k(inbound: str, outbound: str, note: str = "", degrade_to: str | None = None) -> KindSupport:
-    return KindSupport(inbound=inbound, outbound=outbound, note=note, degrade_to=degrade_to)  # type: ignore[arg-type]
 
 
 CAPABILITIES = Capabilities(
@@ -150,35 +136,27 @@ CAPABILITIES = Capabilities(
 )
 
 
-class InstagramAdapter:
+class InstagramAdapter(GraphWebhookAdapter):
     """Instagram Messaging: ``object: "instagram"`` webhooks, ``/{ig-id}/messages`` sends."""
 
     name: ClassVar[str] = PLATFORM
     sdk_version: ClassVar[str] = SDK_VERSION
     config_type: ClassVar[type[msgspec.Struct]] = InstagramConfig
     capabilities: ClassVar[Capabilities] = CAPABILITIES
+    error_subcodes = codes.SUBCODES
+    error_codes = codes.CODES
+    config: InstagramConfig
 
     def __init__(self, ctx: AdapterContext) -> None:
         self.ctx = ctx
         config = ctx.config
         self.config = config if isinstance(config, InstagramConfig) else InstagramConfig()
 
-    def handshake(self, req: InboundRequest, account: Account) -> HandshakeResponse:
-        return answer_hub_challenge(req, account)
-
-    def verify(self, req: InboundRequest, account: Account) -> None:
-        verify_hub_signature(req, account)
-
     def parse(self, req: InboundRequest, account: Account) -> list[Envelope]:
         return parse_webhook(req.body, account, req.received_ms, self.config.max_body_bytes)
 
-    def addressed_account_ids(self, req: InboundRequest) -> list[str]:
-        """The entry ids (the accounts Meta addressed) of the POST, in order."""
-        return entry_ids(req.body, self.config.max_body_bytes)
-
     def build_send(self, envelope: Envelope, account: Account) -> OutboundRequest:
         body = build_body(envelope, SEND_RULES)
-        token = account.require("access_token")
         url = messages_url(
             self.config.graph_url,
             self.config.instagram_graph_url,
@@ -186,14 +164,4 @@ class InstagramAdapter:
             account.id,
             account.settings.get("page_id"),
         )
-        return OutboundRequest(
-            method="POST",
-            url=url,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            json=body,
-        )
-
-    def parse_send_response(
-        self, status: int, headers: Mapping[str, str], body: bytes
-    ) -> SendResult:
-        return parse_send_answer(status, headers, body, codes.SUBCODES, codes.CODES)
+        return graph_post(url, account, body)
