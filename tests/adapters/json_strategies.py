@@ -1,14 +1,21 @@
-"""Hypothesis strategies for fuzzing adapter parsers with JSON-shaped input."""
+"""Hypothesis strategies for fuzzing adapter parsers with JSON-shaped input, and the runner
+that feeds them mutated platform fixtures."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.testing.fuzz import mutate_tree
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(
     st.none(),
@@ -41,3 +48,20 @@ def mutated(documents: list[Any]) -> st.SearchStrategy[bytes]:
         return json.dumps(mutate_tree(document, rng, rounds=draw(st.integers(1, 3)))).encode()
 
     return build()
+
+
+def fuzz_mutated_fixtures(
+    platform_fixtures_root: Path, platform: str, check: Callable[[bytes], None]
+) -> None:
+    """Run ``check`` over mutants of every shared fixture of ``platform`` (skip when absent)."""
+    folder = platform_fixtures_root / platform
+    if not folder.is_dir():
+        pytest.skip(f"{platform} fixtures absent from the shared platform fixtures")
+    documents = [json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
+
+    @FUZZ
+    @given(mutated(documents))
+    def run(body: bytes) -> None:
+        check(body)
+
+    run()

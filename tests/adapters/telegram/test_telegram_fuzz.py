@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.errors import AdapterError
 from gateway.envelope import decode_msgpack, encode_msgpack
-from tests.adapters.json_strategies import json_values, mutated, shaped
+from tests.adapters.json_strategies import FUZZ, fuzz_mutated_fixtures, json_values, shaped
 from tests.adapters.telegram.support import ACCOUNT, adapter, delivered
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TG = adapter()
 
 
@@ -76,14 +74,4 @@ def test_update_shaped(value: object) -> None:
 
 
 def test_mutated_fixtures(platform_fixtures_root: Path) -> None:
-    folder = platform_fixtures_root / "telegram"
-    if not folder.is_dir():
-        pytest.skip("Telegram fixtures absent from the shared platform fixtures")
-    documents = [json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
-
-    @FUZZ
-    @given(mutated(documents))
-    def run(body: bytes) -> None:
-        parse_or_adapter_error(body)
-
-    run()
+    fuzz_mutated_fixtures(platform_fixtures_root, "telegram", parse_or_adapter_error)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.errors import AdapterError
 from adapters.sdk import InboundRequest
 from gateway.envelope import decode_msgpack, encode_msgpack
-from tests.adapters.json_strategies import json_values, mutated, shaped
+from tests.adapters.json_strategies import FUZZ, fuzz_mutated_fixtures, json_values, shaped
 from tests.adapters.x.support import NOW_MS, account, adapter
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 X = adapter()
 ACCOUNT = account()
 
@@ -98,14 +96,4 @@ def test_platform_shaped(value: object) -> None:
 
 
 def test_mutated_fixtures(platform_fixtures_root: Path) -> None:
-    folder = platform_fixtures_root / "x"
-    if not folder.is_dir():
-        pytest.skip("X fixtures absent from the shared platform fixtures")
-    documents = [json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
-
-    @FUZZ
-    @given(mutated(documents))
-    def run(body: bytes) -> None:
-        parse_or_adapter_error(body)
-
-    run()
+    fuzz_mutated_fixtures(platform_fixtures_root, "x", parse_or_adapter_error)
