@@ -15,15 +15,15 @@ import pytest
 from adapters.errors import PayloadInvalid, SignatureInvalid
 from adapters.sdk import InboundRequest
 from adapters.signing import meta_signature
-from gateway.envelope import Envelope, decode_json, encode_json
+from gateway.envelope import decode_json, encode_json
 from tests.adapters.messenger.support import (
     APP_SECRET,
     NOW_MS,
     account,
+    check_all,
     handle,
     instagram,
     load,
-    pick,
 )
 
 C = "content."
@@ -261,17 +261,6 @@ def test_every_file_is_covered(folder: Path) -> None:
     names = {p.name for p in folder.glob("*.json")}
     assert names, "no instagram fixtures found"
     assert names == set(EXPECT) | REFUSED
-
-
-def check_all(envelopes: list[Envelope], expected: list[dict[str, Any]]) -> None:
-    assert len(envelopes) == len(expected), [e.kind for e in envelopes]
-    for index, (env, want) in enumerate(zip(envelopes, expected, strict=True)):
-        for path, value in want.items():
-            got = pick(env, path)
-            if callable(value):
-                assert value(got), f"envelope {index}: {path}"
-            else:
-                assert got == value, f"envelope {index}: {path}: {got!r}"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))

@@ -18,7 +18,6 @@ from adapters.errors import PayloadInvalid
 from adapters.sdk import make_envelope
 from gateway.envelope import (
     Button,
-    Envelope,
     Interactive,
     decode_json,
     decode_msgpack,
@@ -29,6 +28,7 @@ from gateway.envelope import (
 from tests.adapters.messenger.support import (
     NOW_MS,
     account,
+    check_all,
     handle,
     load,
     messenger,
@@ -201,17 +201,6 @@ def test_every_file_is_covered(folder: Path) -> None:
     names = {p.name for p in folder.glob("*.json")}
     assert names, "no messenger fixtures found"
     assert names == set(EXPECT) | REFUSED | SEND_FILES
-
-
-def check_all(envelopes: list[Envelope], expected: list[dict[str, Any]]) -> None:
-    assert len(envelopes) == len(expected), [e.kind for e in envelopes]
-    for index, (env, want) in enumerate(zip(envelopes, expected, strict=True)):
-        for path, value in want.items():
-            got = pick(env, path)
-            if callable(value):
-                assert value(got), f"envelope {index}: {path}"
-            else:
-                assert got == value, f"envelope {index}: {path}: {got!r}"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
