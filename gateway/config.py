@@ -120,6 +120,13 @@ class EdgeConfig(_Section, frozen=True):
     blind_index_key: Annotated[
         Secret | None, _doc("keyed-BLAKE2b key for handle/dedupe digests (base64, 32 bytes)")
     ] = None
+    state_path: Annotated[
+        str,
+        _doc("file of the edge's high-water marks (newest roster and session versions; relative"
+             " to the config file), one per process, backed up with the edge keys: a database"
+             " restored to older crypto state is detected and re-keyed; created when missing;"
+             " empty = marks in memory only (lost on restart)"),
+    ] = ""
 
     def __post_init__(self) -> None:
         for name in EDGE_KEYS:
@@ -144,6 +151,11 @@ class AdaptersConfig(_Section, frozen=True):
     enabled: Annotated[
         list[str], _doc("adapters that may load (entry-point names); others are never imported")
     ] = msgspec.field(default_factory=list)
+    options: Annotated[
+        dict[str, dict[str, Any]],
+        _doc("per adapter name, its config section (the adapter's config_type), e.g."
+             " [adapters.options.x] poll_interval_s = 60.0"),
+    ] = msgspec.field(default_factory=dict)
 
 
 class LoggingConfig(_Section, frozen=True):
@@ -165,6 +177,12 @@ class ChannelConfig(_Section, frozen=True):
     consumer_secret: Secret | None = None
     secrets: dict[str, Secret] = msgspec.field(default_factory=dict)
     settings: dict[str, str] = msgspec.field(default_factory=dict)
+    poll_interval_s: Annotated[
+        float,
+        msgspec.Meta(ge=0),
+        _doc("also pull new messages every N seconds (adapters that can poll, e.g. X"
+             " dm_events; the adapter may ask for longer); 0 = webhooks only"),
+    ] = 0.0
 
 
 class TenantConfig(_Section, frozen=True):
@@ -280,6 +298,10 @@ def _check_cross_references(config: Config) -> None:
                 raise ConfigError(
                     f"adapter {channel.adapter!r} is not in adapters.enabled - at `{path}.adapter`"
                 )
+    for name in config.adapters.options:
+        if name not in config.adapters.enabled:
+            raise ConfigError(f"adapter {name!r} is not in adapters.enabled"
+                              f" - at `$.adapters.options.{name}`")
     if seen:
         for name in EDGE_KEYS:
             if getattr(config.edge, name) is None:
@@ -359,4 +381,13 @@ def load_config(path: Path | str | None = None,
             raise ConfigError(f"{file} is not valid TOML: {exc}") from None
     apply_env(data, env)
     resolve_files(data, base)
+    _resolve_state_path(data, base)
     return parse_config(data)
+
+
+def _resolve_state_path(data: dict[str, Any], base: Path) -> None:
+    """``edge.state_path`` relative to the config file's folder, like ``NAME_file`` paths."""
+    edge = data.get("edge")
+    path = edge.get("state_path") if isinstance(edge, dict) else None
+    if isinstance(path, str) and path and not Path(path).is_absolute():
+        edge["state_path"] = str(base / path)

@@ -34,7 +34,9 @@ EXAMPLES: dict[str, list[str]] = {
     "edge.identity_key": ['identity_key_file = "secrets/edge_identity_key"'],
     "edge.storage_key": ['storage_key_file = "secrets/edge_storage_key"'],
     "edge.blind_index_key": ['blind_index_key_file = "secrets/edge_blind_index_key"'],
+    "edge.state_path": ['state_path = "edge-state.json"'],
     "adapters.enabled": ['enabled = ["whatsapp", "messenger", "instagram", "x", "telegram"]'],
+    "adapters.options": ["# [adapters.options.x]", "# poll_interval_s = 60.0"],
 }
 
 TENANTS = """\
@@ -53,6 +55,15 @@ account_id = "106540352242922"  # WhatsApp phone-number id
 app_secret_file = "secrets/acme_meta_app_secret"
 verify_token = "change-me"
 access_token_file = "secrets/acme_whatsapp_token"
+
+# An adapter that can poll (X dm_events) also pulls new messages when poll_interval_s > 0: a
+# fallback for late or missing webhooks; what both deliver is stored once.
+# [tenants.acme.channels.acme-x]
+# adapter = "x"
+# account_id = "1453870000000000001"  # the X user id
+# consumer_secret_file = "secrets/acme_x_consumer_secret"
+# access_token_file = "secrets/acme_x_user_token"
+# poll_interval_s = 300.0
 
 [tenants.acme.channels.acme-telegram]
 adapter = "telegram"
