@@ -24,11 +24,13 @@ from gateway.pipeline.instruments import PipelineMetrics
 from gateway.pipeline.runtime import Pipeline, PipelineSettings
 
 __all__ = [
+    "ACCOUNT_OWNERS",
     "ADAPTER_CLASSES",
     "CHANNELS",
     "PIPELINE",
     "PIPELINE_SETTINGS",
     "ChannelRoute",
+    "account_owners",
     "build_routes",
     "pipeline_context",
 ]
@@ -52,6 +54,9 @@ class ChannelRoute:
 
 PIPELINE = web.AppKey("unigate.pipeline", Pipeline)
 CHANNELS = web.AppKey("unigate.channels", dict[str, ChannelRoute])
+# (adapter name, platform account id) -> the channels whose account owns that id
+ACCOUNT_OWNERS = web.AppKey("unigate.account_owners",
+                            dict[tuple[str, str], tuple[ChannelRoute, ...]])
 # optional, set before startup: explicit adapter classes (tests, embedding) / tuning
 ADAPTER_CLASSES = web.AppKey("unigate.adapter_classes", dict[str, LoadedAdapter])
 PIPELINE_SETTINGS = web.AppKey("unigate.pipeline_settings", PipelineSettings)
@@ -81,12 +86,25 @@ def build_routes(config: Config,
     return routes
 
 
+def account_owners(routes: Mapping[str, ChannelRoute]
+                   ) -> dict[tuple[str, str], tuple[ChannelRoute, ...]]:
+    """Which channels own each platform account id (``Account.ids()``: id and alt ids), per
+    adapter — to route a POST on a shared app callback (``gateway.api.webhooks``)."""
+    owners: dict[tuple[str, str], list[ChannelRoute]] = {}
+    for route in routes.values():
+        for account_id in sorted(route.account.ids()):
+            owners.setdefault((route.platform, account_id), []).append(route)
+    return {key: tuple(found) for key, found in owners.items()}
+
+
 async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     adapters = app.get(ADAPTER_CLASSES)
     if adapters is None:
         adapters = load_adapters(config.adapters.enabled)
-    app[CHANNELS] = build_routes(config, adapters)
+    routes = build_routes(config, adapters)
+    app[CHANNELS] = routes
+    app[ACCOUNT_OWNERS] = account_owners(routes)
     pipeline = Pipeline(config, app[DATABASE], PipelineMetrics(app[METRICS].registry),
                         settings=app.get(PIPELINE_SETTINGS))
     app[PIPELINE] = pipeline

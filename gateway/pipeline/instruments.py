@@ -48,6 +48,10 @@ class PipelineMetrics:
                                       buckets=SECONDS, registry=registry)
         self.frames = Counter("unigate_stream_frames", "Envelope frames sent to devices",
                               registry=registry)
+        self.unknown_accounts = Counter(
+            "unigate_webhook_unknown_accounts",
+            "Platform account ids named by verified webhooks that no configured channel owns",
+            ["platform", "channel"], registry=registry)
 
     def watch(self, depth: Callable[[], int], streams: Callable[[], int]) -> None:
         self._registry.register(_Gauges(depth, streams))
