@@ -23,8 +23,8 @@ from tests.adapters.messenger.support import (
     check_all,
     handle,
     instagram,
-    load,
 )
+from tests.adapters.support import load
 
 C = "content."
 COURIER = "1234567890"

@@ -9,8 +9,8 @@ from typing import Any
 from adapters.instagram.adapter import InstagramAdapter, InstagramConfig
 from adapters.messenger.adapter import MessengerAdapter, MessengerConfig
 from adapters.sdk import Account, AdapterContext, InboundRequest, Secret
-from adapters.signing import meta_signature
 from gateway.envelope import Envelope, to_builtins
+from tests.adapters.support import load, meta_signed_request, pick
 
 APP_SECRET = "meta-test-app-secret"
 VERIFY_TOKEN = "meta-verify-token"
@@ -39,13 +39,7 @@ def instagram(**config: Any) -> InstagramAdapter:
 
 
 def signed_request(body: bytes, secret: str = APP_SECRET) -> InboundRequest:
-    return InboundRequest(
-        method="POST",
-        path="/webhooks/meta",
-        body=body,
-        headers={"X-Hub-Signature-256": meta_signature(secret, body)},
-        received_ms=NOW_MS,
-    )
+    return meta_signed_request(body, secret, "/webhooks/meta", NOW_MS)
 
 
 def handle(adapter: Any, body: bytes, acct: Account, secret: str = APP_SECRET) -> list[Envelope]:
@@ -73,18 +67,6 @@ def comparable(envelope: Envelope) -> dict[str, Any]:
     return data
 
 
-def pick(obj: Any, path: str) -> Any:
-    """``pick(env, "content.target")``; a missing step gives the string "<missing>"."""
-    for step in path.split("."):
-        if isinstance(obj, list):
-            obj = obj[int(step)]
-        elif isinstance(obj, dict):
-            obj = obj.get(step, "<missing>")
-        else:
-            obj = getattr(obj, step, "<missing>")
-    return obj
-
-
 def check_all(envelopes: list[Envelope], expected: list[dict[str, Any]]) -> None:
     """Each envelope has every ``path: value`` of its expectation; a callable value is a
     predicate on the picked field."""
@@ -96,10 +78,6 @@ def check_all(envelopes: list[Envelope], expected: list[dict[str, Any]]) -> None
                 assert value(got), f"envelope {index}: {path}"
             else:
                 assert got == value, f"envelope {index}: {path}: {got!r}"
-
-
-def load(path: Path) -> Any:
-    return json.loads(path.read_bytes())
 
 
 def replay_case(adapter: Any, body_path: Path) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -15,12 +15,12 @@ from tests.adapters.messenger.support import (
     account,
     comparable,
     handle,
-    load,
     messenger,
     replay_case,
     wire,
     wrap_items,
 )
+from tests.adapters.support import load
 
 DATA = Path(__file__).parent / "data"
 PAGE = "106000000000001"

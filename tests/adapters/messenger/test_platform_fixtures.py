@@ -30,12 +30,11 @@ from tests.adapters.messenger.support import (
     account,
     check_all,
     handle,
-    load,
     messenger,
-    pick,
     wire,
     wrap_items,
 )
+from tests.adapters.support import load, pick
 
 C = "content."
 COURIER_PAGE = "1234567890"

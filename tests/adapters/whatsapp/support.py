@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 from adapters.sdk import Account, AdapterContext, InboundRequest, Secret
-from adapters.signing import meta_signature
 from adapters.whatsapp.adapter import WhatsAppAdapter, WhatsAppConfig
 from gateway.envelope import Envelope
+from tests.adapters.support import meta_signed_request
 
 APP_SECRET = "wa-test-app-secret"
 VERIFY_TOKEN = "wa-verify-token"
@@ -31,13 +30,7 @@ def adapter(**config: Any) -> WhatsAppAdapter:
 
 
 def signed_request(body: bytes, secret: str = APP_SECRET) -> InboundRequest:
-    return InboundRequest(
-        method="POST",
-        path="/webhooks/whatsapp",
-        body=body,
-        headers={"X-Hub-Signature-256": meta_signature(secret, body)},
-        received_ms=NOW_MS,
-    )
+    return meta_signed_request(body, secret, "/webhooks/whatsapp", NOW_MS)
 
 
 def named_ids(payload: Any) -> list[str]:
@@ -74,19 +67,3 @@ def parse(
     request = signed_request(raw)
     wa.verify(request, account)
     return wa.parse(request, account)
-
-
-def pick(obj: Any, path: str) -> Any:
-    """``pick(env, "content.error.code")``; a missing step gives the string "<missing>"."""
-    for step in path.split("."):
-        if isinstance(obj, list):
-            obj = obj[int(step)]
-        elif isinstance(obj, dict):
-            obj = obj.get(step, "<missing>")
-        else:
-            obj = getattr(obj, step, "<missing>")
-    return obj
-
-
-def load(path: Path) -> Any:
-    return json.loads(path.read_bytes())

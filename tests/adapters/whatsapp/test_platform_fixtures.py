@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.whatsapp.support import load, parse, pick
+from tests.adapters.support import load, pick
+from tests.adapters.whatsapp.support import parse
 
 ITEM_LISTS = ("messages", "message_echoes", "statuses", "errors", "groups", "user_preferences")
 HANDLED_FIELDS = {

@@ -18,7 +18,8 @@ import pytest
 
 from adapters.errors import AuthExpired, Permanent, RateLimited, Retryable, WindowClosed
 from adapters.whatsapp.outbound import envelope_from_body, infer_type
-from tests.adapters.whatsapp.support import ACCESS_TOKEN, ACCOUNT, adapter, load
+from tests.adapters.support import load
+from tests.adapters.whatsapp.support import ACCESS_TOKEN, ACCOUNT, adapter
 
 # request file -> (content kind, a few fields of the envelope read back from it)
 REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
