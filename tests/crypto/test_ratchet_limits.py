@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from crypto import Device, Session, _sodium
+from crypto import Session, _sodium
 from crypto.errors import (
     AuthenticationError,
     DuplicateMessageError,
@@ -29,17 +29,13 @@ from crypto.ratchet.skipped import (
     MAX_SKIPPED_AGE,
     MAX_SKIPPED_KEYS,
 )
+from tests.crypto.sessions import session_pair
 
 AD = b"\x01limits"
 
 
 def pair() -> tuple[Session, Session]:
-    alice = Device.generate(now=0.0)
-    bob = Device.generate(now=0.0, one_time_prekeys=1)
-    a = alice.create_outbound_session(bob.bundle())
-    b = bob.create_inbound_session(a.encrypt(b"hello", AD), AD).session
-    assert a.decrypt(b.encrypt(b"hi", AD), AD) == b"hi"
-    return a, b
+    return session_pair(AD)
 
 
 def turn(a: Session, b: Session) -> None:

@@ -17,7 +17,7 @@ import random
 import msgspec
 import pytest
 
-from crypto import Device, Session, _sodium, kdf
+from crypto import Session, _sodium, kdf
 from crypto.errors import (
     AuthenticationError,
     CryptoError,
@@ -28,18 +28,13 @@ from crypto.errors import (
 from crypto.ratchet.header import MESSAGE_OVERHEAD, NONCE_BYTES, PREFIX_BYTES
 from crypto.ratchet.skipped import ReceivingChainState
 from crypto.ratchet.state import SessionState
+from tests.crypto.sessions import session_pair
 
 AD = b"\x01associated data"
 
 
 def pair() -> tuple[Session, Session]:
-    """Alice and Bob, each having received once (no X3DH header any more)."""
-    alice = Device.generate(now=0.0)
-    bob = Device.generate(now=0.0, one_time_prekeys=1)
-    a = alice.create_outbound_session(bob.bundle())
-    b = bob.create_inbound_session(a.encrypt(b"hello", AD), AD).session
-    assert a.decrypt(b.encrypt(b"hi", AD), AD) == b"hi"
-    return a, b
+    return session_pair(AD)
 
 
 def flip(data: bytes, index: int) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import Device, Session, _sodium
+from crypto import Session, _sodium
 from crypto.errors import (
     AuthenticationError,
     CryptoError,
@@ -34,18 +34,10 @@ from crypto.seal import (
     seal,
     sealed_recipients,
 )
+from tests.crypto.sessions import session_pair
 
 AD = b"\x01tenant|conversation|envelope-7"
 ENVELOPE = b"\x85envelope msgpack with a customer's words" * 20
-
-
-def session_pair() -> tuple[Session, Session]:
-    sender = Device.generate(now=0.0)
-    receiver = Device.generate(now=0.0, one_time_prekeys=1)
-    outbound = sender.create_outbound_session(receiver.bundle())
-    inbound = receiver.create_inbound_session(outbound.encrypt(b"hello", b"x"), b"x").session
-    outbound.decrypt(inbound.encrypt(b"hi", b"y"), b"y")
-    return outbound, inbound
 
 
 class Fanout:
@@ -53,7 +45,7 @@ class Fanout:
 
     def __init__(self, count: int) -> None:
         self.ids = [b"device-%d" % i for i in range(count)]
-        pairs = [session_pair() for _ in self.ids]
+        pairs = [session_pair(AD) for _ in self.ids]
         self.send = {device: pair[0] for device, pair in zip(self.ids, pairs, strict=True)}
         self.receive = {device: pair[1] for device, pair in zip(self.ids, pairs, strict=True)}
 
