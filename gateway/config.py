@@ -388,6 +388,8 @@ def load_config(path: Path | str | None = None,
 def _resolve_state_path(data: dict[str, Any], base: Path) -> None:
     """``edge.state_path`` relative to the config file's folder, like ``NAME_file`` paths."""
     edge = data.get("edge")
-    path = edge.get("state_path") if isinstance(edge, dict) else None
+    if not isinstance(edge, dict):
+        return
+    path = edge.get("state_path")
     if isinstance(path, str) and path and not Path(path).is_absolute():
         edge["state_path"] = str(base / path)

@@ -3,8 +3,9 @@
 :func:`pipeline_context` runs after the database context (``gateway.app``): it loads the
 adapters named in ``adapters.enabled`` (or the classes an embedder put under
 :data:`ADAPTER_CLASSES` before startup), builds one :class:`ChannelRoute` per configured
-channel (adapter instance + account with its secrets), starts the pipeline's tasks, and on
-cleanup commits what is queued and stops them.
+channel (adapter instance with its ``[adapters.options.<name>]`` and the app's HTTP session,
+account with its secrets), starts the pipeline's tasks, and on cleanup commits what is queued,
+stops them and closes the HTTP session.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+import msgspec
 from aiohttp import web
 
 from adapters.registry import LoadedAdapter, load_adapters
 from adapters.sdk import Account, AdapterContext
 from gateway.app_keys import CONFIG, DATABASE, METRICS
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.logging import get_logger
 from gateway.pipeline.instruments import PipelineMetrics
 from gateway.pipeline.runtime import Pipeline, PipelineSettings
@@ -27,10 +30,12 @@ __all__ = [
     "ACCOUNT_OWNERS",
     "ADAPTER_CLASSES",
     "CHANNELS",
+    "HTTP_SESSION",
     "PIPELINE",
     "PIPELINE_SETTINGS",
     "ChannelRoute",
     "account_owners",
+    "adapter_config",
     "build_routes",
     "pipeline_context",
 ]
@@ -53,6 +58,9 @@ class ChannelRoute:
 
 
 PIPELINE = web.AppKey("unigate.pipeline", Pipeline)
+# the adapters' outbound HTTP (platform APIs: polling, later sends), closed after the pipeline
+HTTP_SESSION = web.AppKey("unigate.http_session", aiohttp.ClientSession)
+HTTP_TIMEOUT_S = 30.0
 CHANNELS = web.AppKey("unigate.channels", dict[str, ChannelRoute])
 # (adapter name, platform account id) -> the channels whose account owns that id
 ACCOUNT_OWNERS = web.AppKey("unigate.account_owners",
@@ -62,9 +70,21 @@ ADAPTER_CLASSES = web.AppKey("unigate.adapter_classes", dict[str, LoadedAdapter]
 PIPELINE_SETTINGS = web.AppKey("unigate.pipeline_settings", PipelineSettings)
 
 
-def build_routes(config: Config,
-                 adapters: Mapping[str, LoadedAdapter]) -> dict[str, ChannelRoute]:
-    """One adapter instance per adapter name, one route per configured channel."""
+def adapter_config(config: Config, name: str, cls: Any) -> Any:
+    """The adapter's ``config_type`` from ``[adapters.options.<name>]`` (defaults when absent)."""
+    path = f"$.adapters.options.{name}"
+    try:
+        return msgspec.convert(config.adapters.options.get(name, {}), cls.config_type)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        located = message.replace(" - at `$", f" - at `{path}", 1)
+        raise ConfigError(located if located != message else f"{message} - at `{path}`") from None
+
+
+def build_routes(config: Config, adapters: Mapping[str, LoadedAdapter],
+                 session: aiohttp.ClientSession | None = None) -> dict[str, ChannelRoute]:
+    """One adapter instance per adapter name (its options, the app's HTTP session), one route
+    per configured channel."""
     instances: dict[str, Any] = {}
     routes: dict[str, ChannelRoute] = {}
     for tenant_id, tenant in config.tenants.items():
@@ -73,7 +93,7 @@ def build_routes(config: Config,
             if channel.adapter not in instances:
                 cls: Any = loaded.cls
                 instances[channel.adapter] = cls(AdapterContext(
-                    config=cls.config_type(),
+                    config=adapter_config(config, channel.adapter, cls), session=session,
                     log=get_logger("unigate.adapter").bind(adapter=channel.adapter)))
             account = Account(
                 id=channel.account_id, tenant=tenant_id, app_secret=channel.app_secret,
@@ -102,16 +122,21 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     adapters = app.get(ADAPTER_CLASSES)
     if adapters is None:
         adapters = load_adapters(config.adapters.enabled)
-    routes = build_routes(config, adapters)
-    app[CHANNELS] = routes
-    app[ACCOUNT_OWNERS] = account_owners(routes)
-    pipeline = Pipeline(config, app[DATABASE], PipelineMetrics(app[METRICS].registry),
-                        settings=app.get(PIPELINE_SETTINGS))
-    app[PIPELINE] = pipeline
-    pipeline.start()
-    log.info("pipeline_started", count=len(app[CHANNELS]))
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
     try:
-        yield
+        app[HTTP_SESSION] = session
+        routes = build_routes(config, adapters, session)
+        app[CHANNELS] = routes
+        app[ACCOUNT_OWNERS] = account_owners(routes)
+        pipeline = Pipeline(config, app[DATABASE], PipelineMetrics(app[METRICS].registry),
+                            settings=app.get(PIPELINE_SETTINGS))
+        app[PIPELINE] = pipeline
+        pipeline.start()
+        log.info("pipeline_started", count=len(app[CHANNELS]))
+        try:
+            yield
+        finally:
+            await pipeline.stop(config.server.shutdown_timeout_s)
+            log.info("pipeline_stopped")
     finally:
-        await pipeline.stop(config.server.shutdown_timeout_s)
-        log.info("pipeline_stopped")
+        await session.close()
