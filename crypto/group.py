@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import struct
 from collections.abc import Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -120,6 +121,14 @@ class InboundGroupState(RedactedStruct, forbid_unknown_fields=True, tag="inbound
 _encoder = msgspec.msgpack.Encoder()
 _outbound_decoder = msgspec.msgpack.Decoder(OutboundGroupState)
 _inbound_decoder = msgspec.msgpack.Decoder(InboundGroupState)
+_State = TypeVar("_State", OutboundGroupState, InboundGroupState)
+
+
+def _decode_state(decoder: msgspec.msgpack.Decoder[_State], data: bytes, side: str) -> _State:
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
+        raise DecodeError(f"{side} group state could not be decoded") from None
 
 
 def _check_framing(message: bytes) -> bytes:
@@ -236,11 +245,7 @@ class OutboundGroupSession:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboundGroupSession:
-        try:
-            state = _outbound_decoder.decode(data)
-        except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
-            raise DecodeError("outbound group state could not be decoded") from None
-        return cls.from_state(state)
+        return cls.from_state(_decode_state(_outbound_decoder, data, "outbound"))
 
     def __repr__(self) -> str:
         return (f"OutboundGroupSession(session_id={fingerprint(self.session_id)}, "
@@ -383,11 +388,7 @@ class InboundGroupSession:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> InboundGroupSession:
-        try:
-            state = _inbound_decoder.decode(data)
-        except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: bad UTF-8
-            raise DecodeError("inbound group state could not be decoded") from None
-        return cls.from_state(state)
+        return cls.from_state(_decode_state(_inbound_decoder, data, "inbound"))
 
     def __repr__(self) -> str:
         return (f"InboundGroupSession(session_id={fingerprint(self.session_id)}, "
