@@ -15,6 +15,7 @@ from __future__ import annotations
 import msgspec
 
 from adapters.messenger import views as v
+from adapters.messenger.views import opt_str as _s
 from adapters.meta_common import raw_text
 from gateway.envelope import (
     Button,
@@ -35,10 +36,6 @@ SHARE_TYPES = {
     "ig_post": "image",
     "share": "image",
 }
-
-
-def _s(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
 
 
 def contents(raws: list[msgspec.Raw], text: str | None = None) -> list[Content]:

@@ -16,6 +16,7 @@ import msgspec
 from adapters.messenger import attachments as att
 from adapters.messenger import views as v
 from adapters.messenger.outbound import ECHO_MARK
+from adapters.messenger.views import opt_str as _s
 from adapters.meta_common import raw_text
 from adapters.sdk import Account, make_envelope
 from gateway.envelope import (
@@ -70,10 +71,6 @@ NAMED_REACTIONS = {
     "sad": "\U0001f622",
     "angry": "\U0001f620",
 }
-
-
-def _s(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
 
 
 @dataclass

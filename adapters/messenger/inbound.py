@@ -31,6 +31,7 @@ import msgspec
 
 from adapters.messenger import views as v
 from adapters.messenger.events import EVENT_KEYS, HANDLERS, ItemState, derived_id
+from adapters.messenger.views import opt_str as _s
 from adapters.meta_common import WebhookItem, raw_text, walk_webhook
 from adapters.sdk import Account, make_envelope
 from gateway.envelope import Envelope, Sender, Unsupported, to_ms
@@ -42,10 +43,6 @@ def account_ids(account: Account) -> frozenset[str]:
     """The ids an entry or item may name for this account (Page id, IG ids of both logins):
     :meth:`Account.ids` (``account.id`` plus ``settings["alt_ids"]``)."""
     return account.ids()
-
-
-def _s(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
 
 
 def parse_messaging_webhook(

@@ -16,6 +16,11 @@ import msgspec
 Id = str | int
 
 
+def opt_str(value: object) -> str | None:
+    """A read value as text: None when absent or empty (ids arrive as str or int)."""
+    return None if value is None or value == "" else str(value)
+
+
 class Party(msgspec.Struct):
     id: Id | None = None
     user_ref: Id | None = None
