@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from adapters.errors import PayloadTooLarge, SignatureInvalid
 
@@ -44,34 +45,50 @@ def x_crc_response_token(consumer_secret: str | bytes, crc_token: str) -> str:
     return x_signature(consumer_secret, crc_token.encode())
 
 
-def verify_meta_signature(header: str | None, secret: str | bytes, body: bytes) -> None:
-    """Check ``X-Hub-Signature-256`` (Meta: WhatsApp, Messenger, Instagram)."""
+def _verify_sha256_header(
+    header: str | None,
+    secret: str | bytes,
+    message: bytes,
+    *,
+    name: str,
+    decode: Callable[[str], bytes],
+    encoding: str,
+) -> None:
+    """Check a ``sha256=<encoded HMAC-SHA256(secret, message)>`` header named ``name``."""
     if not header:
-        raise SignatureInvalid("missing X-Hub-Signature-256 header")
+        raise SignatureInvalid(f"missing {name} header")
     value = header.strip()
     if not value.lower().startswith(_SHA256_PREFIX):
-        raise SignatureInvalid("X-Hub-Signature-256 is not a sha256= value")
+        raise SignatureInvalid(f"{name} is not a sha256= value")
     try:
-        given = bytes.fromhex(value[len(_SHA256_PREFIX):])
-    except ValueError:
-        raise SignatureInvalid("X-Hub-Signature-256 is not hex") from None
-    if not hmac.compare_digest(given, hmac_sha256(secret, body)):
-        raise SignatureInvalid("X-Hub-Signature-256 does not match the body")
+        given = decode(value[len(_SHA256_PREFIX):])
+    except ValueError:  # binascii.Error is a ValueError
+        raise SignatureInvalid(f"{name} is not {encoding}") from None
+    if not hmac.compare_digest(given, hmac_sha256(secret, message)):
+        raise SignatureInvalid(f"{name} does not match the body")
+
+
+def _b64decode(value: str) -> bytes:
+    return base64.b64decode(value, validate=True)
+
+
+def verify_meta_signature(header: str | None, secret: str | bytes, body: bytes) -> None:
+    """Check ``X-Hub-Signature-256`` (Meta: WhatsApp, Messenger, Instagram)."""
+    _verify_sha256_header(
+        header, secret, body, name="X-Hub-Signature-256", decode=bytes.fromhex, encoding="hex"
+    )
 
 
 def verify_x_signature(header: str | None, secret: str | bytes, message: bytes) -> None:
     """Check ``x-twitter-webhooks-signature`` (base64 HMAC over the raw body)."""
-    if not header:
-        raise SignatureInvalid("missing x-twitter-webhooks-signature header")
-    value = header.strip()
-    if not value.lower().startswith(_SHA256_PREFIX):
-        raise SignatureInvalid("x-twitter-webhooks-signature is not a sha256= value")
-    try:
-        given = base64.b64decode(value[len(_SHA256_PREFIX):], validate=True)
-    except ValueError:
-        raise SignatureInvalid("x-twitter-webhooks-signature is not base64") from None
-    if not hmac.compare_digest(given, hmac_sha256(secret, message)):
-        raise SignatureInvalid("x-twitter-webhooks-signature does not match the body")
+    _verify_sha256_header(
+        header,
+        secret,
+        message,
+        name="x-twitter-webhooks-signature",
+        decode=_b64decode,
+        encoding="base64",
+    )
 
 
 def verify_secret_token(given: str | None, expected: str, header_name: str) -> None:
