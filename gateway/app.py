@@ -10,9 +10,9 @@ contexts, so each is released if and only if it was acquired:
 2. :func:`gateway.api.context.pipeline_context` — adapters, channel routes, the edge keys, the
    group-commit batcher and the LISTEN connection that wakes device streams.
 
-The root app serves ``/healthz``, ``/readyz`` and ``/metrics``. Each API surface is a sub-app
-under its own prefix with its own body limit (:data:`SURFACES`); a surface's routes come from
-the setup functions listed for it.
+The root app serves ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each API
+surface is a sub-app under its own prefix with its own body limit (:data:`SURFACES`); a
+surface's routes come from the setup functions listed for it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.api import auth, conversations, devices, health, rosters, webhooks, ws
+from gateway.api import auth, conversations, devices, health, openapi, rosters, webhooks, ws
 from gateway.api.context import pipeline_context
 from gateway.api.middleware import body_limit, request_context
 from gateway.app_keys import CONFIG, DATABASE, METRICS
@@ -70,6 +70,7 @@ def create_app(config: Config, *,
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
     app.add_routes(health.routes)
+    app.add_routes(openapi.routes)
     for surface, limit in zip(SURFACES, limits, strict=True):
         sub = web.Application(middlewares=[body_limit(limit)], client_max_size=limit)
         # extra routes first: they take precedence over the surface's catch-alls
