@@ -21,8 +21,9 @@ Usage (sessions come from :class:`crypto.device.Device`)::
 Rules (docs/protocol.md, "Double Ratchet with header encryption", is normative):
 ``encrypt`` commits before it returns, so persist the session before the message leaves;
 ``decrypt`` computes in locals and commits only after the body AEAD opened, so a failed
-decrypt leaves ``to_bytes()`` byte-identical; header keys are tried HKr, NHKr, then older
-chains, and authenticate the header before any chain key is derived; a message key is used
+decrypt leaves ``to_bytes()`` byte-identical; header keys are tried HKr and NHKr (NHKr
+first once we have sent since the last DH step we received), then older chains, and
+authenticate the header before any chain key is derived; a message key is used
 once (DuplicateMessageError / MissingMessageKeyError, never plaintext twice); every AEAD has
 a fresh random 24-byte nonce. The sending half of a DH step runs in the next ``encrypt``
 ("pending" ratchet, as vodozemac activates its ratchet): same keys as the spec's
@@ -84,11 +85,11 @@ class Session:
 
     __slots__ = (
         "_ad_receive", "_ad_send", "_base_key", "_body_ad_send", "_header_receive",
-        "_header_send", "_initiator", "_local_identity", "_next_header_receive",
-        "_next_header_send", "_previous_sending", "_ratchet_public", "_ratchet_secret",
-        "_receiving_chain", "_receiving_index", "_remote_identity", "_remote_ratchet",
-        "_root_key", "_send_prefix", "_sending_chain", "_sending_index", "_skipped",
-        "_trial_keys",
+        "_header_send", "_initiator", "_local_identity", "_new_chain_trial",
+        "_next_header_receive", "_next_header_send", "_previous_sending", "_ratchet_public",
+        "_ratchet_secret", "_receiving_chain", "_receiving_index", "_remote_identity",
+        "_remote_ratchet", "_root_key", "_send_prefix", "_sending_chain", "_sending_index",
+        "_skipped", "_trial_keys",
     )
 
     def __init__(self, state: SessionState) -> None:
@@ -117,12 +118,20 @@ class Session:
         self._set_trial_keys()
 
     def _set_trial_keys(self) -> None:
-        """Header keys tried first, in order: HKr (if any chain yet), then NHKr."""
+        """Header keys tried first: HKr and NHKr, NHKr first once we have sent on a chain of
+        our own since the last DH step we received (the peer's next message most likely
+        starts a new chain then). Only the number of failed trials depends on the order:
+        both keys must authenticate the header, so the outcome is the same."""
         self._trial_keys: tuple[bytes, ...]
-        if self._header_receive:
-            self._trial_keys = (self._header_receive, self._next_header_receive)
-        else:
+        if not self._header_receive:
             self._trial_keys = (self._next_header_receive,)
+            self._new_chain_trial = 0
+        elif self._sending_chain:
+            self._trial_keys = (self._next_header_receive, self._header_receive)
+            self._new_chain_trial = 0
+        else:
+            self._trial_keys = (self._header_receive, self._next_header_receive)
+            self._new_chain_trial = 1
 
     def _set_send_prefix(self, prefix: bytes) -> None:
         self._send_prefix = prefix
@@ -209,6 +218,8 @@ class Session:
         self._next_header_send = next_header
         self._sending_chain = step[:32]
         self._sending_index = 1
+        self._trial_keys = (self._next_header_receive, self._header_receive)
+        self._new_chain_trial = 0
         return self._send_prefix + head + body_nonce + body
 
     # ------------------------------------------------------------------ decrypt
@@ -231,7 +242,7 @@ class Session:
             if found is None:
                 return self._decrypt_older(message, ad, body_at, nonce, sealed)
             which, header = found
-            if which or not self._header_receive:
+            if which == self._new_chain_trial:
                 return self._decrypt_new_chain(message, ad, body_at, header)
             ratchet_key, _, n = _UNPACK(header)
             if n == self._receiving_index and ratchet_key == self._remote_ratchet:
@@ -349,6 +360,7 @@ class Session:
         self._header_receive = self._next_header_receive
         self._next_header_receive = next_header
         self._trial_keys = (self._header_receive, next_header)
+        self._new_chain_trial = 1
         self._previous_sending = self._sending_index
         self._sending_index = 0
         self._sending_chain = self._ratchet_secret = self._ratchet_public = b""

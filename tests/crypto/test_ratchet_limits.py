@@ -4,7 +4,7 @@ oldest first, age), receiving chains kept, header trial order and work before au
 Properties (../shared/research/security.md): P22 (MAX_SKIP exactly at the boundary, n and pn),
 P23 (bounded store, FIFO eviction, typed error for an evicted key), P24 (at most 5 receiving
 chains), P28 (skipped keys age out after DH steps), P32 (work before authentication bounded),
-P38 (trial order HKr, NHKr, older header keys; bounded trials), P25 (duplicate vs missing).
+P38 (trial order HKr/NHKr, older header keys; bounded trials), P25 (duplicate vs missing).
 """
 
 from __future__ import annotations
@@ -187,8 +187,9 @@ def _record_opens(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 def test_P38_trial_order_and_bound_for_an_unknown_header(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """P38 a header no key opens is tried under HKr, then NHKr, then the older chains'
-    header keys newest first - at most MAX_RECEIVING_CHAINS + 1 trials - then refused."""
+    """P38 a header no key opens is tried under HKr and NHKr (NHKr first: b has replied
+    since its last DH step), then the older chains' header keys newest first - at most
+    MAX_RECEIVING_CHAINS + 1 trials - then refused."""
     b, _ = _late_messages(MAX_RECEIVING_CHAINS + 1)
     state = b.to_state()
     a2, _ = pair()
@@ -197,26 +198,34 @@ def test_P38_trial_order_and_bound_for_an_unknown_header(
     with pytest.raises(AuthenticationError):
         b.decrypt(foreign, AD)
     older = [chain.header_key for chain in state.chains[-2::-1]]
-    assert tried == [state.header_receive, state.next_header_receive, *older]
+    assert tried == [state.next_header_receive, state.header_receive, *older]
     assert len(tried) == MAX_RECEIVING_CHAINS + 1
 
 
 def test_P38_current_header_key_first_then_next(monkeypatch: pytest.MonkeyPatch) -> None:
-    """P38 a message on the current chain is opened with HKr at the first trial; the first
-    message of a new chain with NHKr at the second."""
+    """P38 HKr first until b sends on a chain of its own, NHKr first from then on: a message
+    on the current chain opens at the first trial, then the first message of a new chain
+    does; the other order costs one failed trial and gives the same result."""
     a, b = pair()
     b.decrypt(a.encrypt(b"x", AD), AD)
     state = b.to_state()
     same_chain = a.encrypt(b"same", AD)
+    late_same_chain = a.encrypt(b"late", AD)
     tried = _record_opens(monkeypatch)
-    b.decrypt(same_chain, AD)
+    assert b.decrypt(same_chain, AD) == b"same"
     assert tried[0] == state.header_receive and len(tried) == 2  # header, then body
     a.decrypt(b.encrypt(b"r", AD), AD)
     state = b.to_state()
     new_chain = a.encrypt(b"new", AD)
     tried.clear()
-    b.decrypt(new_chain, AD)
-    assert tried[:2] == [state.header_receive, state.next_header_receive]
+    assert b.decrypt(late_same_chain, AD) == b"late"
+    assert tried == [state.next_header_receive, state.header_receive, tried[2]]
+    tried.clear()
+    assert b.decrypt(new_chain, AD) == b"new"
+    assert tried[0] == state.next_header_receive and len(tried) == 2
+    tried.clear()
+    assert b.decrypt(a.encrypt(b"next", AD), AD) == b"next"
+    assert tried[0] == state.next_header_receive and len(tried) == 2  # now HKr, first again
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
