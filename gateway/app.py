@@ -9,6 +9,8 @@ contexts, so each is released if and only if it was acquired:
    into their tables.
 2. :func:`gateway.api.context.pipeline_context` — adapters, channel routes, the edge keys, the
    group-commit batcher and the LISTEN connection that wakes device streams.
+3. :func:`gateway.api.context.polling_context` — the pollers of channels with
+   ``poll_interval_s`` (pull-based delivery into the same pipeline).
 
 The root app serves ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each API
 surface is a sub-app under its own prefix with its own body limit (:data:`SURFACES`); a
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api import auth, conversations, devices, health, openapi, rosters, webhooks, ws
-from gateway.api.context import pipeline_context
+from gateway.api.context import pipeline_context, polling_context
 from gateway.api.middleware import body_limit, request_context
 from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.config import Config
@@ -69,6 +71,7 @@ def create_app(config: Config, *,
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
+    app.cleanup_ctx.append(polling_context)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     for surface, limit in zip(SURFACES, limits, strict=True):

@@ -19,11 +19,12 @@ import msgspec
 from aiohttp import web
 
 from adapters.registry import LoadedAdapter, load_adapters
-from adapters.sdk import Account, AdapterContext
+from adapters.sdk import Account, AdapterContext, SupportsPolling
 from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.config import Config, ConfigError
 from gateway.logging import get_logger
 from gateway.pipeline.instruments import PipelineMetrics
+from gateway.pipeline.polling import Polling, PollTarget
 from gateway.pipeline.runtime import Pipeline, PipelineSettings
 
 __all__ = [
@@ -33,11 +34,14 @@ __all__ = [
     "HTTP_SESSION",
     "PIPELINE",
     "PIPELINE_SETTINGS",
+    "POLLING",
     "ChannelRoute",
     "account_owners",
     "adapter_config",
     "build_routes",
     "pipeline_context",
+    "poll_targets",
+    "polling_context",
 ]
 
 log = get_logger("unigate.pipeline")
@@ -61,6 +65,7 @@ PIPELINE = web.AppKey("unigate.pipeline", Pipeline)
 # the adapters' outbound HTTP (platform APIs: polling, later sends), closed after the pipeline
 HTTP_SESSION = web.AppKey("unigate.http_session", aiohttp.ClientSession)
 HTTP_TIMEOUT_S = 30.0
+POLLING = web.AppKey("unigate.polling", Polling)
 CHANNELS = web.AppKey("unigate.channels", dict[str, ChannelRoute])
 # (adapter name, platform account id) -> the channels whose account owns that id
 ACCOUNT_OWNERS = web.AppKey("unigate.account_owners",
@@ -140,3 +145,35 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             log.info("pipeline_stopped")
     finally:
         await session.close()
+
+
+def poll_targets(config: Config, routes: Mapping[str, ChannelRoute]) -> list[PollTarget]:
+    """The channels with ``poll_interval_s`` > 0; ConfigError when their adapter cannot poll."""
+    targets = []
+    for tenant_id, tenant in config.tenants.items():
+        for channel_id, channel in tenant.channels.items():
+            if channel.poll_interval_s <= 0:
+                continue
+            route = routes[channel_id]
+            if not isinstance(route.adapter, SupportsPolling):
+                raise ConfigError(
+                    f"adapter {channel.adapter!r} cannot poll (it has no poll method) - at"
+                    f" `$.tenants.{tenant_id}.channels.{channel_id}.poll_interval_s`")
+            targets.append(PollTarget(tenant_id, channel_id, route.platform, route.adapter,
+                                      route.account, channel.poll_interval_s))
+    return targets
+
+
+async def polling_context(app: web.Application) -> AsyncIterator[None]:
+    """Pollers for the channels that ask for them; after the pipeline, so stopped before it."""
+    routes = app[CHANNELS]
+    targets = poll_targets(app[CONFIG], routes)
+    polling = Polling(targets, app[PIPELINE], app[METRICS].registry)
+    app[POLLING] = polling
+    polling.start()
+    if targets:
+        log.info("polling_started", count=len(targets))
+    try:
+        yield
+    finally:
+        await polling.stop()

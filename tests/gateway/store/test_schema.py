@@ -40,6 +40,8 @@ TEXT_COLUMNS = {
     "inbound_dedupe": {"tenant_id", "channel_id"},
     "device_streams": {"tenant_id"},
     "auth_challenges": {"tenant_id"},
+    # v4 (polling): the cursor itself is sealed (bytea)
+    "poll_cursors": {"tenant_id", "channel_id", "lease_owner"},
 }
 
 TABLES = """
