@@ -160,9 +160,14 @@ class FakeXAPI(FakeServer):
             self.record(request, body, 429)
             return limited
         media = tuple(str(a.get("media_id", "")) for a in body.get("attachments") or [])
-        event = self._store(conversation_id, user, str(body.get("text") or ""), media)
+        return self._created(
+            request, body, self._store(conversation_id, user, str(body.get("text") or ""), media)
+        )
+
+    def _created(self, request: web.Request, body: dict[str, Any], event: StoredDM) -> web.Response:
+        """The 201 answer to a send that stored ``event``."""
         self.record(request, body, 201)
-        data = {"dm_conversation_id": conversation_id, "dm_event_id": event.id}
+        data = {"dm_conversation_id": event.conversation_id, "dm_event_id": event.id}
         return json_response(201, {"data": data})
 
     async def _send_one(self, request: web.Request) -> web.Response:
@@ -203,9 +208,7 @@ class FakeXAPI(FakeServer):
         conversation_id = str(next(self._ids))
         self.participants[conversation_id] = {user, *map(str, participants)}
         event = self._store(conversation_id, user, str(message.get("text") or ""), ())
-        self.record(request, body, 201)
-        data = {"dm_conversation_id": conversation_id, "dm_event_id": event.id}
-        return json_response(201, {"data": data})
+        return self._created(request, body, event)
 
     async def _lookup(self, request: web.Request) -> web.Response:
         user = self._user(request)
