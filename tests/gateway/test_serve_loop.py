@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from gateway import serve_cli
 from gateway.cli import main
 
 
@@ -27,6 +28,8 @@ def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen.update(kwargs, app=app)
 
     monkeypatch.setattr(web, "run_app", record)  # serve_cli calls web.run_app
+    # keep the test session's logging setup (serve configures caching loggers for production)
+    monkeypatch.setattr(serve_cli, "configure", lambda *_args, **_kwargs: None)
     assert main(["serve", "--config", str(config), "--port", "0"]) == 0
     loop = seen["loop"]
     assert isinstance(loop, asyncio.AbstractEventLoop)
