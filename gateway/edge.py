@@ -12,7 +12,8 @@ from the database (a dump without the config is noise).
 
 :class:`RosterBook` verifies stored rosters with the tenant's admin public key from the config
 and remembers the newest valid version it has seen, so a database that drops the newest
-roster cannot roll this process back to an older device list.
+roster cannot roll this process back to an older device list; its floor (the edge state
+file's marks, ``gateway.edge_state``) extends that across restarts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -29,6 +30,7 @@ import msgspec
 from crypto import IdentityKeyPair, Session, open_state, seal_state
 from gateway.config import Config
 from gateway.errors import ConfigError
+from gateway.logging import get_logger
 from gateway.wire import Roster, WireError, verify_roster
 
 __all__ = ["EdgeKeys", "RosterBook", "TokenClaims"]
@@ -41,6 +43,8 @@ KIND_EDGE_SESSION = "edge-session"
 KIND_HANDLE = "handle"
 TOKEN_PREFIX = "uds1"  # noqa: S105 (a format marker, not a secret)
 SESSION_TOKEN_TTL_S = 900
+
+log = get_logger("unigate.edge")
 
 
 def _b64(raw: bytes) -> str:
@@ -177,16 +181,22 @@ class StoredRoster:
 
 
 class RosterBook:
-    """Verified rosters per tenant, with a floor: never fall back below the newest seen."""
+    """Verified rosters per tenant, with a floor: never fall back below the newest seen — by
+    this process, or before it started (``floor``: the edge state file's roster marks)."""
 
-    def __init__(self, admin_keys: Mapping[str, bytes | None], edge_identity: bytes) -> None:
+    def __init__(self, admin_keys: Mapping[str, bytes | None], edge_identity: bytes,
+                 floor: Callable[[str], int] | None = None) -> None:
         self._admin = dict(admin_keys)
         self._edge = edge_identity
+        self._floor = floor or (lambda _tenant: 0)
         self._current: dict[str, Roster] = {}
+        self._refused: set[tuple[str, int]] = set()
 
     @classmethod
-    def from_config(cls, config: Config, edge_identity: bytes) -> RosterBook:
-        return cls({t: c.admin_key_bytes() for t, c in config.tenants.items()}, edge_identity)
+    def from_config(cls, config: Config, edge_identity: bytes,
+                    floor: Callable[[str], int] | None = None) -> RosterBook:
+        return cls({t: c.admin_key_bytes() for t, c in config.tenants.items()}, edge_identity,
+                   floor)
 
     def admin_key(self, tenant: str) -> bytes | None:
         return self._admin.get(tenant)
@@ -208,13 +218,20 @@ class RosterBook:
 
     def accept(self, tenant: str, rows: list[StoredRoster]) -> Roster | None:
         """The newest valid roster among ``rows`` (newest first) that is not older than the
-        newest this process has already used; None when there is none."""
+        newest this process has already used, nor than the floor; None when there is none."""
         floor = self._current.get(tenant)
+        mark = self._floor(tenant)
         for row in rows:
             if floor is not None and row.version < floor.version:
                 break
             if floor is not None and row.version == floor.version:
                 return floor
+            if row.version < mark:  # a restored database: the edge sealed under newer ones
+                if (tenant, row.version) not in self._refused:
+                    self._refused.add((tenant, row.version))
+                    log.warning("stale_state_detected", state="roster", tenant_id=tenant,
+                                version=row.version, count=1)
+                break
             try:
                 roster = self.verify(tenant, row)
             except WireError:
