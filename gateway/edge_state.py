@@ -116,6 +116,12 @@ class EdgeMarks:
                  count=sum(len(devices) for devices in marks.marks.sessions.values()))
         return marks
 
+    @classmethod
+    def check(cls, config: Config) -> None:
+        """Refuse an unusable state file before anything starts (``unigate serve``)."""
+        if config.edge.state_path:
+            cls(Path(config.edge.state_path), config.edge.key_bytes("storage_key"))._read()
+
     # ------------------------------------------------------------------ reading the marks
     def roster_floor(self, tenant: str) -> int:
         """The newest roster version sealed under for ``tenant`` (0: none known)."""

@@ -20,6 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from gateway.config import Config, ConfigError, load_config
+from gateway.edge_state import EdgeMarks
 from gateway.errors import MigrationError
 from gateway.logging import configure, get_logger
 from gateway.store.embedded import resolve_database
@@ -71,6 +72,11 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from gateway.app import create_app
 
+    try:  # a corrupted edge state file stops here, before Postgres starts
+        EdgeMarks.check(config)
+    except ConfigError as exc:
+        print(f"unigate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     loop = _new_loop()

@@ -3,6 +3,8 @@ exit codes of both subcommands on a bad config."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,18 @@ def test_a_bad_config_exits_2_naming_the_key(
     config.write_text("[server]\nport = 'eighty'\n")
     assert main([command, "--config", str(config)]) == 2
     assert "$.server.port" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_corrupted_edge_state_file_before_starting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = "\n".join(f'{name} = "{base64.b64encode(secrets.token_bytes(32)).decode()}"'
+                     for name in ("identity_key", "storage_key", "blind_index_key"))
+    state = tmp_path / "edge-state.json"
+    state.write_text("{not json")
+    config = tmp_path / "unigate.toml"
+    config.write_text(f'[database]\ndata_dir = "{tmp_path / "pgdata"}"\n'
+                      f'[edge]\n{keys}\nstate_path = "edge-state.json"\n')
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"edge state file {state} is corrupted" in err and "Restore it" in err
+    assert not (tmp_path / "pgdata").exists()  # nothing was started
