@@ -93,13 +93,24 @@ class SkippedKeys:
         self.count += len(keys)
 
     def start_chain(self, header_key: bytes) -> ReceivingChain:
-        """A DH step: append a new current chain, expire old keys and old chains."""
+        """A DH step: append a new current chain, expire old keys and old chains.
+
+        Once ``MAX_RECEIVING_CHAINS`` are kept, the oldest chain is forgotten and its record
+        (header key, step, floor, keys all replaced) becomes the new chain's.
+        """
         step = self.step = self.step + 1
-        chain = ReceivingChain(header_key, step)
         chains = self.chains
+        if len(chains) < MAX_RECEIVING_CHAINS:
+            chain = ReceivingChain(header_key, step)
+        else:
+            chain = chains.pop(0)
+            if chain.keys:
+                self.count -= len(chain.keys)
+                chain.keys = {}
+            chain.header_key = header_key
+            chain.step = step
+            chain.floor = 0
         chains.append(chain)
-        if len(chains) > MAX_RECEIVING_CHAINS:
-            self.count -= len(chains.pop(0).keys)
         if self.count:
             for old in chains:
                 if old.keys and step - old.step > MAX_SKIPPED_AGE:
