@@ -78,6 +78,7 @@ _KDF_RK_HEADER = kdf.KDF_RK_HEADER
 _PACK = HEADER.pack
 _UNPACK = HEADER.unpack
 _TAG = 16
+_join = b"".join
 
 
 class Session:
@@ -183,14 +184,15 @@ class Session:
                 _PACK(self._ratchet_public, self._previous_sending, self._sending_index),
                 self._ad_send,
             )
-            body = _seal(out[32:], nonces[24:], plaintext, self._body_ad_send + head + ad)
+            body_nonce = nonces[24:]
+            body = _seal(out[32:], body_nonce, plaintext, _join((self._body_ad_send, head, ad)))
         except TypeError:
             raise InvalidInputError("plaintext and associated data must be bytes") from None
         except struct.error:
             raise InvalidInputError("sending chain exhausted; the peer must reply") from None
         self._sending_chain = out[:32]
         self._sending_index += 1
-        return self._send_prefix + head + nonces[24:] + body
+        return _join((self._send_prefix, head, body_nonce, body))
 
     def _encrypt_after_step(self, plaintext: bytes, ad: bytes) -> bytes:
         """First message after a DH step on receive: the sending half-step, then encrypt."""
@@ -209,7 +211,7 @@ class Session:
                 self._header_send, header_nonce, _PACK(public, self._previous_sending, 0),
                 self._ad_send,
             )
-            body = _seal(step[32:], body_nonce, plaintext, self._body_ad_send + head + ad)
+            body = _seal(step[32:], body_nonce, plaintext, _join((self._body_ad_send, head, ad)))
         except TypeError:
             raise InvalidInputError("plaintext and associated data must be bytes") from None
         self._root_key = out[:32]
@@ -220,7 +222,7 @@ class Session:
         self._sending_index = 1
         self._trial_keys = (self._next_header_receive, self._header_receive)
         self._new_chain_trial = 0
-        return self._send_prefix + head + body_nonce + body
+        return _join((self._send_prefix, head, body_nonce, body))
 
     # ------------------------------------------------------------------ decrypt
 
@@ -249,7 +251,7 @@ class Session:
                 out = _blake2b(_KDF_CK, key=self._receiving_chain, digest_size=64).digest()
                 plaintext = _open(out[32:], message[body_at:body_at + 24],
                                   message[body_at + 24:],
-                                  self._ad_receive + message[1:body_at] + ad)
+                                  _join((self._ad_receive, message[1:body_at], ad)))
                 if plaintext is None:
                     raise AuthenticationError("message body failed to authenticate")
                 self._receiving_chain = out[:32]
@@ -271,7 +273,7 @@ class Session:
 
     def _open_body(self, message: bytes, ad: bytes, body_at: int, key: bytes) -> bytes:
         plaintext = _open(key, message[body_at:body_at + 24], message[body_at + 24:],
-                          self._ad_receive + message[1:body_at] + ad)
+                          _join((self._ad_receive, message[1:body_at], ad)))
         if plaintext is None:
             raise AuthenticationError("message body failed to authenticate")
         return plaintext
@@ -341,7 +343,7 @@ class Session:
             receiving, new_keys = chains.skip(receiving, n)
         step = _blake2b(_KDF_CK, key=receiving, digest_size=64).digest()
         plaintext = _open(step[32:], message[body_at:body_at + 24], message[body_at + 24:],
-                          self._ad_receive + message[1:body_at] + ad)
+                          _join((self._ad_receive, message[1:body_at], ad)))
         if plaintext is None:
             raise AuthenticationError("message body failed to authenticate")
         # Authenticated: commit. The sending half-step waits for the next encrypt.
