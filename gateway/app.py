@@ -25,7 +25,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.api import auth, conversations, devices, health, openapi, rosters, webhooks, ws
+from gateway.api import (
+    auth,
+    conversations,
+    devices,
+    health,
+    messages,
+    openapi,
+    rosters,
+    webhooks,
+    ws,
+)
 from gateway.api.context import pipeline_context, polling_context
 from gateway.api.middleware import body_limit, request_context
 from gateway.app_keys import CONFIG, DATABASE, METRICS
@@ -54,7 +64,8 @@ class Surface:
 SURFACES: tuple[Surface, ...] = (
     Surface("/webhooks", lambda config: config.server.webhook_max_bytes, (webhooks.setup,)),
     Surface("/v1", lambda config: config.server.api_max_bytes,
-            (auth.setup, devices.setup, rosters.setup, conversations.setup, ws.setup)),
+            (auth.setup, devices.setup, rosters.setup, conversations.setup, messages.setup,
+             ws.setup)),
 )
 
 
@@ -72,6 +83,7 @@ def create_app(config: Config, *,
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
     app.cleanup_ctx.append(polling_context)
+    app.cleanup_ctx.append(messages.egress_context)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     for surface, limit in zip(SURFACES, limits, strict=True):

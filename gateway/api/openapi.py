@@ -21,6 +21,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.api.auth import ChallengeRequest, SessionRequest
+from gateway.api.messages_openapi import MESSAGES_BODIES, MESSAGES_TAGS, messages_paths
 from gateway.wire import (
     Ack,
     Auth,
@@ -139,7 +140,7 @@ _FRAMES_IN = (Auth, Ack)
 _FRAMES_OUT = (Challenge, Ready, EnvelopeFrame, ErrorFrame)
 _BODIES = (ChallengeRequest, SessionRequest, SessionToken, DeviceRegistration, PrekeyUpload,
            BundleOut, RosterOut, Roster, HistoryPage, *RESPONSE_BODIES, *_FRAMES_IN,
-           *_FRAMES_OUT)
+           *_FRAMES_OUT, *MESSAGES_BODIES)
 
 _ERRORS = {
     400: ("BadRequest", "malformed body or parameter; `reason` says which"),
@@ -336,6 +337,7 @@ def _paths() -> dict[str, Any]:
                 "close_codes": {"4400": "bad frame", "4401": "authentication failed",
                                 "4409": "displaced by a newer connection of this device",
                                 "1001": "server shutdown", "1011": "internal error"}}})},
+        **messages_paths(),
     }
 
 
@@ -363,7 +365,8 @@ def build_document() -> dict[str, Any]:
                  "rosters and ciphertext delivery. Every error is `ErrorBody`; every "
                  "response carries `X-Request-Id`. Protocol: docs/protocol.md."},
         "tags": [{"name": t} for t in ("operations", "webhooks", "auth", "devices",
-                                       "rosters", "conversations", "stream")],
+                                       "rosters", "conversations", "stream",
+                                       *MESSAGES_TAGS)],
         "paths": _paths(),
         "components": {
             "schemas": schemas,

@@ -1,0 +1,461 @@
+"""The egress worker: replies leave the outbox for the platforms.
+
+One app-owned task per gateway process (``gateway.api.messages.egress_context``). Each round,
+per tenant, it leases the heads of the conversations' outbox queues (``FOR UPDATE SKIP
+LOCKED`` + lease, :mod:`gateway.store.outbox`) and handles them concurrently:
+
+1. **open** — the first attempt opens the device's sealed reply through the edge's pairwise
+   session with that device (locked like the ingest locks it, state advanced and written in
+   the same transaction) and keeps it sealed with the storage key for later attempts (the
+   ratchet opens a message once); plaintext lives in memory only. The reply must name this
+   tenant, the row's envelope id, the channel's account and the conversation's customer.
+2. **policy** — :func:`gateway.pipeline.policy.check_reply` (reply window, template/tag,
+   limits, media kinds): a violation fails the row at once with a clear reason.
+3. **rate limits** — :class:`~gateway.pipeline.ratelimit.SendBuckets` from the adapter's
+   declared limits: short waits are slept, longer ones put the row back (no attempt counted).
+4. **send** — ``adapter.build_send`` → the app's HTTP session → ``parse_send_response``.
+   ``RateLimited`` feeds the buckets and defers; ``Retryable`` backs off with full jitter
+   (``retry_after`` at least); ``WindowClosed``/``AuthExpired``/``Refused``/``Permanent`` and
+   exhausted attempts end dead.
+5. **record** — the outcome is kept sealed on the row and the edge seals a record into the
+   conversation for every roster device: the reply as sent (direction ``out``, with its
+   platform message id) or a ``failed`` status naming the reply's envelope id, with the code,
+   reason and suggestion. Platform status webhooks then arrive as ordinary envelopes.
+
+A process that dies mid-send leaves a lease that expires; another process takes the row over
+(at-least-once towards the platform, exactly once per successful lease holder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from adapters.capabilities import RateLimit
+from adapters.errors import (
+    AuthExpired,
+    Permanent,
+    RateLimited,
+    Refused,
+    Retryable,
+    SendError,
+    WindowClosed,
+)
+from adapters.sdk import AccountConfigError
+from crypto import CryptoError, open_sealed, open_state, seal_state
+from gateway.client.replies import reply_ad
+from gateway.edge import KIND_EDGE_SESSION
+from gateway.envelope import (
+    Channel,
+    ConversationRef,
+    Envelope,
+    PlatformError,
+    Sender,
+    Status,
+    decode_msgpack,
+    encode_msgpack,
+)
+from gateway.logging import get_logger
+from gateway.pipeline.policy import PolicyRefusal, check_reply
+from gateway.pipeline.ratelimit import SendBuckets
+from gateway.pipeline.runtime import Pipeline
+from gateway.pipeline.sealing import SealingSet
+from gateway.store import crypto_state, envelopes, outbound, outbox
+from gateway.store.outbound import ConversationTarget
+from gateway.store.outbox import OutboxRow
+from gateway.wire import EDGE_DEVICE, sealing_ad
+
+__all__ = ["Egress", "EgressSettings", "Outcome", "open_outcome"]
+
+log = get_logger("unigate.egress")
+
+KIND_REPLY = "outbound-reply"
+KIND_OUTCOME = "outbound-outcome"
+NO_ROSTER_DELAY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EgressSettings:
+    poll_s: float = 0.5  # re-scan this often without a wake-up
+    batch: int = 16  # rows leased per tenant and round
+    lease_s: float = 30.0
+    max_attempts: int = outbox.MAX_ATTEMPTS
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    max_inline_wait_s: float = 2.0  # rate-limit waits up to this are slept, longer deferred
+    retry_after_default_s: float = 1.0  # a 429 without a reset time
+    # per adapter name: limits replacing the adapter's declared ones (one process's share)
+    rate_limits: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What devices see of a finished reply (kept sealed with the storage key)."""
+
+    state: str  # "sent" | "failed"
+    platform_message_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    suggestion: str | None = None
+    platform_code: str | None = None
+
+
+def _record(tenant: str, outbox_id: uuid.UUID) -> bytes:
+    return tenant.encode() + b"\x00" + outbox_id.bytes
+
+
+def open_outcome(storage_key: bytes, tenant: str, outbox_id: uuid.UUID,
+                 sealed: bytes) -> Outcome:
+    plain, _ = open_state(sealed, storage_key, 0, kind=KIND_OUTCOME,
+                          record=_record(tenant, outbox_id))
+    return msgspec.msgpack.decode(plain, type=Outcome)
+
+
+class _Failed(Exception):
+    """The row ends dead with this outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.code or "failed")
+
+
+class Egress:
+    def __init__(self, pipeline: Pipeline, routes: Mapping[str, Any],
+                 session: aiohttp.ClientSession, settings: EgressSettings | None = None,
+                 *, tenants: Sequence[str] | None = None) -> None:
+        self.pipeline = pipeline
+        self.db = pipeline.db
+        self.routes = routes
+        self.session = session
+        self.settings = settings or EgressSettings()
+        self.tenants = list(tenants if tenants is not None else pipeline.config.tenants)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.buckets = SendBuckets()
+        self._storage = pipeline.config.edge.key_bytes("storage_key")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.sent = 0  # platform calls that succeeded (tests, metrics)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="unigate-egress")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database went away, etc.: keep the worker alive
+                log.error("egress_round_failed", error=type(exc).__name__, exc_info=exc)
+                busy = False
+            if busy:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+
+    async def run_once(self) -> bool:
+        """One round over every tenant; True when rows were handled."""
+        handled = False
+        for tenant in self.tenants:
+            rows = await outbox.claim(self.db, tenant, owner=self.owner,
+                                      limit=self.settings.batch, lease_s=self.settings.lease_s)
+            if rows:
+                handled = True
+                await asyncio.gather(*(self._guarded(row) for row in rows))
+        return handled
+
+    async def _guarded(self, row: OutboxRow) -> None:
+        try:
+            await self.process(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or the database: the lease expires, another try
+            log.error("egress_row_failed", outbox_id=str(row.outbox_id),
+                      error=type(exc).__name__, exc_info=exc)
+
+    # ------------------------------------------------------------------ one row
+    async def process(self, row: OutboxRow) -> None:
+        route = self.routes.get(row.channel_id)
+        target = await outbound.target_of(self.db, row.tenant_id, row.conversation_id)
+        if route is None or target is None:
+            await self._finish_failed(row, None, Outcome(
+                state="failed", code="unknown_channel", reason="channel is not configured"))
+            return
+        try:
+            envelope = await self._reply(row, route, target)
+            if envelope is None:
+                return  # no roster yet: deferred
+            decision = check_reply(route.adapter.capabilities, envelope,
+                                   now_ms=int(time.time() * 1000),
+                                   last_inbound_at=target.last_inbound_at)
+        except PolicyRefusal as exc:
+            await self._finish_failed(row, None, Outcome(
+                state="failed", code=exc.code, reason=exc.reason, suggestion=exc.suggestion))
+            return
+        except _Failed as exc:
+            await self._finish_failed(row, None, exc.outcome)
+            return
+        if decision.action == "drop":
+            await self._finish_sent(row, route, decision.envelope, None)
+            return
+        await self._send(row, route, target, decision.envelope)
+
+    async def _send(self, row: OutboxRow, route: Any, target: ConversationTarget,
+                    envelope: Envelope) -> None:
+        limits = self.settings.rate_limits.get(
+            route.platform, route.adapter.capabilities.policy.rate_limits)
+        while True:
+            wait = self.buckets.reserve(limits, route.platform, row.channel_id,
+                                        target.handle_digest)
+            if wait <= 0.0:
+                break
+            if wait > self.settings.max_inline_wait_s:
+                await outbound.defer(self.db, row, owner=self.owner, delay_s=wait)
+                return
+            await asyncio.sleep(wait)
+        try:
+            request = route.adapter.build_send(envelope, route.account)
+            async with self.session.request(request.method, request.url,
+                                            headers=dict(request.headers),
+                                            data=request.body()) as response:
+                body = await response.read()
+                result = route.adapter.parse_send_response(response.status,
+                                                            dict(response.headers), body)
+        except RateLimited as exc:
+            delay = exc.retry_after if exc.retry_after else self.settings.retry_after_default_s
+            self.buckets.block(limits, route.platform, row.channel_id, target.handle_digest,
+                               scope=exc.scope, seconds=delay)
+            log.info("egress_rate_limited", channel_id=row.channel_id, scope=exc.scope,
+                     retry_after=delay)
+            await outbound.defer(self.db, row, owner=self.owner, delay_s=delay)
+            return
+        except (aiohttp.ClientError, TimeoutError, Retryable) as exc:
+            await self._retry(row, exc)
+            return
+        except AccountConfigError:
+            await self._finish_failed(row, None, Outcome(
+                state="failed", code="auth_expired", reason="channel has no send credentials"))
+            return
+        except (WindowClosed, AuthExpired, Refused, Permanent, SendError) as exc:
+            await self._finish_failed(row, None, _failure(exc))
+            return
+        self.sent += 1
+        await self._finish_sent(row, route, envelope, result.platform_message_id)
+
+    async def _retry(self, row: OutboxRow, exc: Exception) -> None:
+        delay = outbox.backoff_delay(row.attempts, base_s=self.settings.backoff_base_s,
+                                     cap_s=self.settings.backoff_cap_s)
+        after = getattr(exc, "retry_after", None)
+        if after:
+            delay = max(delay, float(after))
+        code = "platform_unavailable" if isinstance(exc, Retryable) else "network_error"
+        status = await outbox.retry(self.db, row, owner=self.owner, error_code=code,
+                                    delay_s=delay, max_attempts=self.settings.max_attempts)
+        log.info("egress_retry", outbox_id=str(row.outbox_id), attempts=row.attempts,
+                 error=type(exc).__name__, delay_s=round(delay, 3), status=status)
+        if status == "dead":
+            await self._record_failure(row, Outcome(
+                state="failed", code="exhausted",
+                reason=f"the platform did not accept the reply after {row.attempts} attempts",
+                platform_code=_code(exc)))
+
+    # ------------------------------------------------------------------ opening the reply
+    async def _reply(self, row: OutboxRow, route: Any,
+                     target: ConversationTarget) -> Envelope | None:
+        kept = await outbound.kept_reply(self.db, row)
+        if kept is not None:
+            plain, _ = open_state(kept, self._storage, 0, kind=KIND_REPLY,
+                                  record=_record(row.tenant_id, row.outbox_id))
+        else:
+            opened = await self._open_sealed(row)
+            if opened is None:
+                return None
+            plain = opened
+        try:
+            envelope = decode_msgpack(plain)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise _Failed(Outcome(state="failed", code="bad_reply",
+                                  reason="reply is not an envelope")) from None
+        keys = self.pipeline.keys
+        if (envelope.tenant != row.tenant_id or envelope.direction != "out"
+                or envelope.id != str(row.envelope_id)
+                or envelope.channel.platform != route.platform
+                or envelope.channel.account_id != route.account.id
+                or keys.handle_digest(row.tenant_id, row.channel_id,
+                                      envelope.conversation.id) != target.handle_digest):
+            raise _Failed(Outcome(state="failed", code="bad_reply",
+                                  reason="reply does not match its conversation"))
+        return envelope
+
+    async def _open_sealed(self, row: OutboxRow) -> bytes | None:
+        roster = await self.pipeline.ingestor.roster(row.tenant_id)
+        if roster is None:
+            await outbound.defer(self.db, row, owner=self.owner, delay_s=NO_ROSTER_DELAY_S)
+            return None
+        identity = roster.identity_of(str(row.device_id))
+        if identity is None:
+            raise _Failed(Outcome(state="failed", code="device_not_on_roster",
+                                  reason="the sending device is not on the roster"))
+        sessions = self.pipeline.sessions
+        used: list[SealingSet] = []
+        ad = reply_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
+                      str(row.device_id), device_identity=identity,
+                      edge_identity=roster.edge_identity)
+        try:
+            async with self.db.transaction():
+                sealing = await sessions.prepare(self.db, roster)
+                used.append(sealing)
+                session = next((s for d, _, s in sealing.advanced()
+                                if d == str(row.device_id)), None)
+                if session is None:
+                    raise _Failed(Outcome(state="failed", code="reply_unreadable",
+                                          reason="the edge has no session with the device"))
+                try:
+                    plain = open_sealed(row.sealed, EDGE_DEVICE, session, ad,
+                                        expected=[EDGE_DEVICE])
+                except CryptoError:
+                    raise _Failed(Outcome(state="failed", code="reply_unreadable",
+                                          reason="the sealed reply does not open")) from None
+                kept = seal_state(plain, self._storage, 0, kind=KIND_REPLY,
+                                  record=_record(row.tenant_id, row.outbox_id))
+                if not await outbound.keep_reply(self.db, row, owner=self.owner, sealed=kept):
+                    raise _Failed(Outcome(state="failed", code="lease_lost",
+                                          reason="lease lost"))
+                await crypto_state.write_states(self.db, row.tenant_id, KIND_EDGE_SESSION,
+                                                sealing.state_rows(self.pipeline.keys))
+        except BaseException:
+            sessions.discard(used)
+            raise
+        sessions.committed(used)
+        return plain
+
+    # ------------------------------------------------------------------ finishing
+    async def _finish_sent(self, row: OutboxRow, route: Any, envelope: Envelope,
+                           platform_message_id: str | None) -> None:
+        digest = (self.pipeline.keys.dedupe_digest(row.tenant_id, row.channel_id,
+                                                   f"out:{platform_message_id}")
+                  if platform_message_id else None)
+        if not await outbox.complete(self.db, row, owner=self.owner,
+                                     platform_message_digest=digest):
+            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
+            return
+        outcome = Outcome(state="sent", platform_message_id=platform_message_id)
+        sent = msgspec.structs.replace(
+            envelope, platform_message_id=platform_message_id,
+            sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000))
+        await self._store_record(row, sent)
+        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
+        log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
+                 attempts=row.attempts)
+
+    async def _finish_failed(self, row: OutboxRow, _route: Any, outcome: Outcome) -> None:
+        if outcome.code == "lease_lost" or not await outbox.fail(
+                self.db, row, owner=self.owner, error_code=outcome.code or "failed"):
+            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
+            return
+        await self._record_failure(row, outcome)
+
+    async def _record_failure(self, row: OutboxRow, outcome: Outcome) -> None:
+        route = self.routes.get(row.channel_id)
+        log.info("egress_failed", outbox_id=str(row.outbox_id), code=outcome.code,
+                 attempts=row.attempts)
+        if route is not None:
+            status = Envelope(
+                id=str(row.envelope_id), tenant=row.tenant_id,
+                channel=_channel(route), conversation=_conversation(),
+                direction="out", sender=Sender(id=str(row.device_id)),
+                received_ts=int(time.time() * 1000),
+                content=Status(status="failed", target=str(row.envelope_id),
+                               error=PlatformError(code=outcome.code or "failed",
+                                                   title=outcome.reason,
+                                                   detail=outcome.suggestion)))
+            await self._store_record(row, status)
+        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
+
+    def _seal_outcome(self, row: OutboxRow, outcome: Outcome) -> bytes:
+        return seal_state(msgspec.msgpack.encode(outcome), self._storage, 0, kind=KIND_OUTCOME,
+                          record=_record(row.tenant_id, row.outbox_id))
+
+    async def _store_record(self, row: OutboxRow, envelope: Envelope) -> None:
+        """Seal ``envelope`` for the roster into the conversation (next seq, direction out)."""
+        roster = await self.pipeline.ingestor.roster(row.tenant_id)
+        if roster is None:
+            log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
+            return
+        sessions = self.pipeline.sessions
+        used: list[SealingSet] = []
+        plaintext = encode_msgpack(envelope)
+        try:
+            async with self.db.transaction():
+                sealing = await sessions.prepare(self.db, roster)
+                if sealing.empty:
+                    return
+                used.append(sealing)
+                seq = await outbound.lock_conversation(self.db, row.tenant_id,
+                                                       row.conversation_id)
+                (pos,) = await envelopes.next_stream_positions(self.db, 1)
+                ad = sealing_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
+                                seq or 0, self.pipeline.keys.identity_key)
+                await outbound.store_record(
+                    self.db, row, envelope_id=row.envelope_id, sealed=sealing.seal(plaintext, ad),
+                    stream_pos=pos, roster_version=sealing.roster_version,
+                    recipients=sealing.device_ids, kind=KIND_EDGE_SESSION,
+                    states=sealing.state_rows(self.pipeline.keys))
+        except BaseException:
+            sessions.discard(used)
+            raise
+        sessions.committed(used)
+        self.pipeline.hub.wake([row.tenant_id])
+
+
+def _code(exc: Exception) -> str | None:
+    code = getattr(exc, "code", None)
+    return str(code) if code is not None else None
+
+
+def _failure(exc: SendError) -> Outcome:
+    code = {WindowClosed: "window_closed", AuthExpired: "auth_expired", Refused: "refused",
+            Permanent: "permanent"}.get(type(exc))
+    if code is None:
+        code = next((c for t, c in ((WindowClosed, "window_closed"),
+                                    (AuthExpired, "auth_expired"), (Refused, "refused"))
+                     if isinstance(exc, t)), "permanent")
+    suggestion = ("send an approved message template or a tagged message"
+                  if code == "window_closed" else
+                  "an operator must renew the channel's access token"
+                  if code == "auth_expired" else None)
+    return Outcome(state="failed", code=code, reason=exc.reason, suggestion=suggestion,
+                   platform_code=_code(exc))
+
+
+def _channel(route: Any) -> Channel:
+    return Channel(platform=route.platform, account_id=route.account.id)
+
+
+def _conversation() -> ConversationRef:
+    # the failure record names no customer handle: the conversation id frames it
+    return ConversationRef(id="")

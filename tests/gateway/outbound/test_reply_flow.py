@@ -1,0 +1,84 @@
+"""A reply from a device goes out on each of the five channels through the fake platform APIs:
+the exact text arrives there, the edge's record reaches every roster device, and platform
+statuses flow back (also before the send's record, twice, and out of order)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from gateway.client.replies import get_reply
+from tests.gateway.outbound.support import (
+    TENANT,
+    agents,
+    customer_writes,
+    outbound_gateway,
+    receive,
+    reply_to,
+    send_reply,
+    texts_of,
+    track,
+    wait_state,
+)
+
+pytestmark = pytest.mark.timeout(120)
+REPLY = "Thanks — we’re on it 👍\nsecond line"
+
+
+@pytest.mark.parametrize("platform", ["whatsapp", "messenger", "instagram", "x", "telegram"])
+async def test_reply_reaches_the_platform_and_colleagues(db_url: str, platform: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        agent, colleague = await agents(gw, fakes, 2)
+        await customer_writes(gw, fakes, platform)
+        (inbound,) = await receive(agent, 1)
+        reply = reply_to(inbound, REPLY)
+        out = await send_reply(agent, inbound, reply)
+        assert out.created and out.state in ("queued", "sending", "sent")
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert done.state == "sent", done
+        assert done.platform_message_id
+        assert fakes.texts_received(platform) == [REPLY]
+        # the colleague sees the customer's message and the reply as sent, in order
+        seen = await receive(colleague, 2)
+        record = seen[1].envelope
+        assert record is not None and record.direction == "out"
+        assert texts_of(seen) == ["hello", REPLY]
+        assert record.id == reply.id
+        assert record.platform_message_id == done.platform_message_id
+        assert seen[1].seq == seen[0].seq + 1
+
+
+async def test_whatsapp_statuses_flow_back_in_any_order(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "whatsapp")
+        (inbound,) = await receive(agent, 1)
+        reply = reply_to(inbound, "status test")
+        out = await send_reply(agent, inbound, reply)
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert done.state == "sent" and done.delivery == "sent"
+        (sent_hook,) = fakes.graph.status_webhooks()
+        read_hook = _with_status(sent_hook, "read")
+        delivered_hook = _with_status(sent_hook, "delivered")
+        channel = f"{TENANT}-whatsapp"
+        # read first, then delivered late, then read and sent again
+        for hook in (read_hook, delivered_hook, read_hook, sent_hook):
+            status, _ = await gw.post_webhook(channel, hook)
+            assert status == 200
+        final = await get_reply(agent.http, inbound.conversation_id, out.message_id)
+        assert final.delivery == "read"
+        # device side: the record plus three distinct statuses (duplicates stored once)
+        got = await receive(agent, 4)
+        tracker = track(got)
+        state = tracker.replies[reply.id]
+        assert state.platform_message_id == done.platform_message_id
+        assert state.delivery == "read"
+        assert sorted(state.seen) == ["delivered", "read", "sent"]
+
+
+def _with_status(hook: dict[str, object], status: str) -> dict[str, object]:
+    changed = copy.deepcopy(hook)
+    value = changed["entry"][0]["changes"][0]["value"]  # type: ignore[index]
+    value["statuses"][0]["status"] = status
+    return changed
