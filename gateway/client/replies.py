@@ -184,8 +184,9 @@ class ReplyTracker:
         if not isinstance(content, Status):
             return None
         target = self._by_platform_id.get(content.target)
-        if target is None and content.target in self.replies:
-            target = content.target  # the edge's failure status names the envelope id
+        if target is None and (envelope.direction == "out" or content.target in self.replies):
+            target = content.target  # the edge's failure status names the reply's envelope id
+            self.expect(target)
         if target is None:
             self._early.setdefault(content.target, []).append(content)
             return None
