@@ -126,7 +126,8 @@ async def _message_out(request: web.Request, tenant: str,
     return MessageOut(
         message_id=str(view.outbox_id), conversation_id=str(view.conversation_id),
         envelope_id=str(view.envelope_id), state=state, delivery=delivery,
-        attempts=view.attempts, platform_message_id=pmid, error_code=view.error_code,
+        attempts=view.attempts, platform_message_id=pmid,
+        error_code=outcome.code if outcome is not None and outcome.code else view.error_code,
         reason=outcome.reason if outcome is not None else None,
         suggestion=outcome.suggestion if outcome is not None else None)
 

@@ -273,15 +273,18 @@ class Egress:
         if after:
             delay = max(delay, float(after))
         code = "platform_unavailable" if isinstance(exc, Retryable) else "network_error"
+        exhausted = Outcome(
+            state="failed", code="exhausted",
+            reason=f"the platform did not accept the reply after {row.attempts} attempts",
+            platform_code=_code(exc))
+        if row.attempts >= self.settings.max_attempts:
+            await outbound.set_outcome(self.db, row, self._seal_outcome(row, exhausted))
         status = await outbox.retry(self.db, row, owner=self.owner, error_code=code,
                                     delay_s=delay, max_attempts=self.settings.max_attempts)
         log.info("egress_retry", outbox_id=str(row.outbox_id), attempts=row.attempts,
                  error=type(exc).__name__, delay_s=round(delay, 3), status=status)
         if status == "dead":
-            await self._record_failure(row, Outcome(
-                state="failed", code="exhausted",
-                reason=f"the platform did not accept the reply after {row.attempts} attempts",
-                platform_code=_code(exc)))
+            await self._record_failure(row, exhausted)
 
     # ------------------------------------------------------------------ opening the reply
     async def _reply(self, row: OutboxRow, route: Any,
@@ -359,21 +362,25 @@ class Egress:
         digest = (self.pipeline.keys.dedupe_digest(row.tenant_id, row.channel_id,
                                                    f"out:{platform_message_id}")
                   if platform_message_id else None)
+        outcome = Outcome(state="sent", platform_message_id=platform_message_id)
+        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
         if not await outbox.complete(self.db, row, owner=self.owner,
                                      platform_message_digest=digest):
             log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
             return
-        outcome = Outcome(state="sent", platform_message_id=platform_message_id)
         sent = msgspec.structs.replace(
             envelope, platform_message_id=platform_message_id,
             sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000))
         await self._store_record(row, sent)
-        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
+        await outbound.forget_reply(self.db, row)
         log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
                  attempts=row.attempts)
 
     async def _finish_failed(self, row: OutboxRow, _route: Any, outcome: Outcome) -> None:
-        if outcome.code == "lease_lost" or not await outbox.fail(
+        if outcome.code == "lease_lost":
+            return
+        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
+        if not await outbox.fail(
                 self.db, row, owner=self.owner, error_code=outcome.code or "failed"):
             log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
             return
@@ -394,7 +401,7 @@ class Egress:
                                                    title=outcome.reason,
                                                    detail=outcome.suggestion)))
             await self._store_record(row, status)
-        await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
+        await outbound.forget_reply(self.db, row)
 
     def _seal_outcome(self, row: OutboxRow, outcome: Outcome) -> bytes:
         return seal_state(msgspec.msgpack.encode(outcome), self._storage, 0, kind=KIND_OUTCOME,

@@ -22,9 +22,11 @@ __all__ = [
     "ConversationTarget",
     "MessageView",
     "defer",
+    "forget_reply",
     "get_message",
     "keep_reply",
     "kept_reply",
+    "lock_conversation",
     "present_digests",
     "set_outcome",
     "store_record",
@@ -38,11 +40,10 @@ KEEP_REPLY = """
 UPDATE outbox SET reply_at_rest = $4, updated_at = now()
 WHERE tenant_id = $1 AND outbox_id = $2 AND status = 'leased' AND lease_owner = $3"""
 KEPT_REPLY = "SELECT reply_at_rest FROM outbox WHERE tenant_id = $1 AND outbox_id = $2"
-SET_OUTCOME = """
-UPDATE outbox SET outcome_sealed = $3,
-                  reply_at_rest = CASE WHEN status IN ('sent', 'dead') THEN NULL
-                                       ELSE reply_at_rest END
-WHERE tenant_id = $1 AND outbox_id = $2"""
+SET_OUTCOME = "UPDATE outbox SET outcome_sealed = $3 WHERE tenant_id = $1 AND outbox_id = $2"
+FORGET_REPLY = """
+UPDATE outbox SET reply_at_rest = NULL
+WHERE tenant_id = $1 AND outbox_id = $2 AND status IN ('sent', 'dead')"""
 # A rate-limit wait is not a failed attempt: the claim's attempt is given back.
 DEFER = """
 UPDATE outbox SET status = 'pending', available_at = now() + make_interval(secs => $4),
@@ -133,8 +134,14 @@ async def kept_reply(db: Database, row: OutboxRow) -> bytes | None:
 
 
 async def set_outcome(db: Database, row: OutboxRow, sealed: bytes) -> None:
-    """Record the outcome devices see; a finished row forgets the reply it kept."""
+    """Record the outcome devices see (before the row's final state, so a reader that sees
+    ``sent``/``dead`` also sees why)."""
     await db.execute(SET_OUTCOME, row.tenant_id, row.outbox_id, sealed)
+
+
+async def forget_reply(db: Database, row: OutboxRow) -> None:
+    """A finished row (sent or dead) no longer keeps the reply."""
+    await db.execute(FORGET_REPLY, row.tenant_id, row.outbox_id)
 
 
 async def defer(db: Database, row: OutboxRow, *, owner: str, delay_s: float) -> bool:
