@@ -26,14 +26,17 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api import (
+    analytics,
     auth,
     conversations,
     devices,
     health,
     messages,
+    notes,
     openapi,
     rosters,
     webhooks,
+    workflow,
     ws,
 )
 from gateway.api.context import pipeline_context, polling_context
@@ -65,7 +68,7 @@ SURFACES: tuple[Surface, ...] = (
     Surface("/webhooks", lambda config: config.server.webhook_max_bytes, (webhooks.setup,)),
     Surface("/v1", lambda config: config.server.api_max_bytes,
             (auth.setup, devices.setup, rosters.setup, conversations.setup, messages.setup,
-             ws.setup)),
+             workflow.setup, notes.setup, analytics.setup, ws.setup)),
 )
 
 

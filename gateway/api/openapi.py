@@ -22,6 +22,7 @@ from aiohttp import web
 
 from gateway.api.auth import ChallengeRequest, SessionRequest
 from gateway.api.messages_openapi import MESSAGES_BODIES, MESSAGES_TAGS, messages_paths
+from gateway.api.workflow_openapi import WORKFLOW_BODIES, WORKFLOW_TAGS, workflow_paths
 from gateway.wire import (
     Ack,
     Auth,
@@ -140,7 +141,7 @@ _FRAMES_IN = (Auth, Ack)
 _FRAMES_OUT = (Challenge, Ready, EnvelopeFrame, ErrorFrame)
 _BODIES = (ChallengeRequest, SessionRequest, SessionToken, DeviceRegistration, PrekeyUpload,
            BundleOut, RosterOut, Roster, HistoryPage, *RESPONSE_BODIES, *_FRAMES_IN,
-           *_FRAMES_OUT, *MESSAGES_BODIES)
+           *_FRAMES_OUT, *WORKFLOW_BODIES, *MESSAGES_BODIES)
 
 _ERRORS = {
     400: ("BadRequest", "malformed body or parameter; `reason` says which"),
@@ -337,6 +338,7 @@ def _paths() -> dict[str, Any]:
                 "close_codes": {"4400": "bad frame", "4401": "authentication failed",
                                 "4409": "displaced by a newer connection of this device",
                                 "1001": "server shutdown", "1011": "internal error"}}})},
+        **workflow_paths(),
         **messages_paths(),
     }
 
@@ -366,7 +368,7 @@ def build_document() -> dict[str, Any]:
                  "response carries `X-Request-Id`. Protocol: docs/protocol.md."},
         "tags": [{"name": t} for t in ("operations", "webhooks", "auth", "devices",
                                        "rosters", "conversations", "stream",
-                                       *MESSAGES_TAGS)],
+                                       *WORKFLOW_TAGS, *MESSAGES_TAGS)],
         "paths": _paths(),
         "components": {
             "schemas": schemas,

@@ -30,7 +30,7 @@ TEXT_COLUMNS = {
     "signed_prekeys": {"tenant_id"},
     "one_time_prekeys": {"tenant_id"},
     "rosters": {"tenant_id"},
-    "conversations": {"tenant_id", "channel_id", "status"},
+    "conversations": {"tenant_id", "channel_id", "status", "assignee_agent", "priority"},
     "envelopes": {"tenant_id", "channel_id", "direction"},
     "device_cursors": {"tenant_id"},
     "crypto_states": {"tenant_id", "kind", "record_id"},
@@ -42,6 +42,11 @@ TEXT_COLUMNS = {
     "auth_challenges": {"tenant_id"},
     # v4 (polling): the cursor itself is sealed (bytea)
     "poll_cursors": {"tenant_id", "channel_id", "lease_owner"},
+    # v6 (workflow): codes, slugs and ids; notes and canned responses are sealed (bytea)
+    "conversation_events": {"tenant_id", "action", "actor", "from_value", "to_value"},
+    "thread_members": {"tenant_id"},
+    "conversation_notes": {"tenant_id"},
+    "canned_responses": {"tenant_id"},
 }
 
 TABLES = """
