@@ -43,6 +43,7 @@ import msgspec
 
 from adapters.capabilities import RateLimit
 from adapters.errors import (
+    AccountConfigError,
     AuthExpired,
     Permanent,
     RateLimited,
@@ -51,7 +52,6 @@ from adapters.errors import (
     SendError,
     WindowClosed,
 )
-from adapters.sdk import AccountConfigError
 from crypto import CryptoError, open_sealed, open_state, seal_state
 from gateway.client.replies import reply_ad
 from gateway.edge import KIND_EDGE_SESSION
@@ -129,7 +129,7 @@ class _Failed(Exception):
 
 
 class Egress:
-    def __init__(self, pipeline: Pipeline, routes: Mapping[str, Any],
+    def __init__(self, pipeline: Pipeline, routes: dict[str, Any],
                  session: aiohttp.ClientSession, settings: EgressSettings | None = None,
                  *, tenants: Sequence[str] | None = None) -> None:
         self.pipeline = pipeline
