@@ -32,6 +32,7 @@ __all__ = [
     "ChannelStats",
     "EventList",
     "EventOut",
+    "InboxPage",
     "LinkIn",
     "NoteIn",
     "NoteList",
@@ -104,6 +105,13 @@ class WorkflowOut(_Body, frozen=True, kw_only=True):
     window_open: bool | None = None
     thread_id: str | None = None
     updated_at_ms: int
+
+
+class InboxPage(_Body, frozen=True, kw_only=True):
+    """Newest first; pass ``next_before`` as ``before`` for the next page (null: last page)."""
+
+    conversations: list[WorkflowOut]
+    next_before: int | None = None
 
 
 class EventOut(_Body, frozen=True, kw_only=True):

@@ -1,5 +1,8 @@
 """Conversation workflow for devices (session token): state, changes, audit trail, threads.
 
+    GET    /v1/inbox?status=&assignee=&label=    conversations with their workflow state,
+                                                 filtered (assignee: me | none |
+                                                 device:<id> | agent:<slug>), newest first
     GET    /v1/conversations/{id}/workflow       status, assignee, labels, priority, unread
                                                  (for the caller), reply-window expiry, thread
     PATCH  /v1/conversations/{id}/workflow       change any of them (WorkflowPatch)
@@ -26,11 +29,13 @@ from gateway.api.context import CHANNELS
 from gateway.app_keys import DATABASE
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.store import devices, threads, workflow
-from gateway.store.workflow import Change, EventRow, WorkflowRow
+from gateway.store.workflow import Change, EventRow, InboxFilter, WorkflowRow
 from gateway.workflow_wire import (
+    STATUSES,
     Assignee,
     EventList,
     EventOut,
+    InboxPage,
     LinkIn,
     ThreadMember,
     ThreadOut,
@@ -160,6 +165,50 @@ async def _current(request: web.Request, tenant: str, conversation_id: uuid.UUID
     return row
 
 
+def _inbox_filter(request: web.Request, device_id: uuid.UUID) -> InboxFilter:
+    query = request.query
+    status = query.get("status")
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status is one of {', '.join(STATUSES)}")
+    label = query.get("label")
+    if label is not None:
+        _labels([label])
+    assignee: tuple[str, uuid.UUID | str | None] | None = None
+    wanted = query.get("assignee")
+    if wanted == "me":
+        assignee = ("device", device_id)
+    elif wanted == "none":
+        assignee = ("none", None)
+    elif wanted is not None:
+        kind, _, value = wanted.partition(":")
+        if kind == "device":
+            try:
+                assignee = ("device", uuid.UUID(value))
+            except ValueError:
+                raise BadRequest("assignee device id is not a UUID") from None
+        elif kind == "agent" and AGENT_ID.match(value):
+            assignee = ("agent", value)
+        else:
+            raise BadRequest("assignee is me, none, device:<id> or agent:<slug>")
+    before_ms = _query_int(request, "before", 0, 2**53)
+    return InboxFilter(
+        status=status, assignee=assignee, label=label,
+        before=datetime.fromtimestamp(before_ms / 1000, UTC) if before_ms else None,
+        limit=_query_int(request, "limit", 50, 200, low=1))
+
+
+@routes.get("/inbox")
+async def get_inbox(request: web.Request) -> web.Response:
+    claims, device = await require_device(request)
+    wanted = _inbox_filter(request, device.device_id)
+    rows = await workflow.inbox(request.config_dict[DATABASE], claims.tenant,
+                                device.device_id, wanted)
+    items = [_out(request, row) for row in rows]
+    return json_response(InboxPage(
+        conversations=items,
+        next_before=items[-1].updated_at_ms if len(items) == wanted.limit else None))
+
+
 @routes.get("/conversations/{conversation_id}/workflow")
 async def get_workflow(request: web.Request) -> web.Response:
     claims, device = await require_device(request)
@@ -191,13 +240,14 @@ def _event(row: EventRow) -> EventOut:
                     at_ms=ms(row.created_at) or 0)
 
 
-def _query_int(request: web.Request, name: str, default: int, high: int) -> int:
+def _query_int(request: web.Request, name: str, default: int, high: int, *,
+               low: int = 0) -> int:
     try:
         value = int(request.query.get(name, default))
     except ValueError:
         raise BadRequest(f"{name} must be an integer") from None
-    if not 0 <= value <= high:
-        raise BadRequest(f"{name} must be within 0..{high}")
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be within {low}..{high}")
     return value
 
 
@@ -209,7 +259,7 @@ async def get_events(request: web.Request) -> web.Response:
     rows = await workflow.list_events(
         request.config_dict[DATABASE], claims.tenant, conversation_id,
         after=_query_int(request, "after", 0, 2**62),
-        limit=max(1, _query_int(request, "limit", 100, 500)))
+        limit=_query_int(request, "limit", 100, 500, low=1))
     return json_response(EventList(events=[_event(r) for r in rows]))
 
 

@@ -13,6 +13,7 @@ from gateway.workflow_wire import (
     CannedList,
     CannedOut,
     EventList,
+    InboxPage,
     LinkIn,
     NoteIn,
     NoteList,
@@ -25,7 +26,7 @@ from gateway.workflow_wire import (
 __all__ = ["WORKFLOW_BODIES", "WORKFLOW_TAGS", "workflow_paths"]
 
 WORKFLOW_BODIES: tuple[type, ...] = (
-    WorkflowPatch, WorkflowOut, EventList, LinkIn, ThreadOut, NoteIn, NoteOut, NoteList,
+    WorkflowPatch, WorkflowOut, InboxPage, EventList, LinkIn, ThreadOut, NoteIn, NoteOut, NoteList,
     CannedIn, CannedOut, CannedList, AnalyticsOut,
 )
 WORKFLOW_TAGS = ("workflow", "notes", "analytics")
@@ -77,6 +78,21 @@ def _op(op_id: str, tag: str, summary: str, responses: dict[str, Any], *,
 def workflow_paths() -> dict[str, Any]:
     conversation = [_path("conversation_id", "the conversation")]
     return {
+        "/v1/inbox": {
+            "get": _op("inbox", "workflow", "Conversations with their workflow state, filtered",
+                       {**_ok(InboxPage, "a page, newest first"), **_errors(400, 401)},
+                       parameters=[
+                           _query("status", "open, pending, resolved or snoozed",
+                                  {"type": "string",
+                                   "enum": ["open", "pending", "resolved", "snoozed"]}),
+                           _query("assignee", "me, none, device:<id> or agent:<slug>",
+                                  {"type": "string"}),
+                           _query("label", "conversations carrying this label",
+                                  {"type": "string"}),
+                           _query("before", "updated before this time (ms), 0 = newest", _MS),
+                           _query("limit", "page size", {**_MS, "minimum": 1,
+                                                         "maximum": 200})]),
+        },
         "/v1/conversations/{conversation_id}/workflow": {
             "parameters": conversation,
             "get": _op("getWorkflow", "workflow", "Status, assignee, labels, priority, unread "

@@ -37,6 +37,7 @@ from gateway.workflow_wire import (
     CannedList,
     CannedOut,
     EventList,
+    InboxPage,
     LinkIn,
     NoteIn,
     NoteList,
@@ -108,6 +109,12 @@ class Workflow:
             fields["assignee"] = Assignee(**fields["assignee"])
         return await self._call("PATCH", f"/v1/conversations/{conversation_id}/workflow",
                                 WorkflowOut, body=WorkflowPatch(**fields))
+
+    async def inbox(self, **filters: str | int) -> InboxPage:
+        """``status``, ``assignee`` (me | none | device:<id> | agent:<slug>), ``label``,
+        ``before`` (ms), ``limit``."""
+        return await self._call("GET", "/v1/inbox", InboxPage,
+                                params={k: str(v) for k, v in filters.items()})
 
     async def events(self, conversation_id: str, after: int = 0) -> EventList:
         return await self._call("GET", f"/v1/conversations/{conversation_id}/events",

@@ -22,8 +22,10 @@ from gateway.store.db import Database
 __all__ = [
     "Change",
     "EventRow",
+    "InboxFilter",
     "WorkflowRow",
     "apply_changes",
+    "inbox",
     "list_events",
     "record_event",
     "wake_snoozed",
@@ -45,7 +47,8 @@ INSERT INTO conversation_events
     (tenant_id, conversation_id, action, actor, from_value, to_value, created_at)
 SELECT $1, conversation_id, 'status', 'timer', 'snoozed', 'open', snoozed_until FROM woke"""
 
-SELECT_WORKFLOW = """
+# $2: the device whose cursor the unread count follows
+_COLUMNS_FROM = """
 SELECT c.conversation_id, c.channel_id, c.status, c.snoozed_until, c.assignee_device,
        c.assignee_agent, c.labels, c.priority, c.next_seq - 1 AS last_seq,
        coalesce(d.acked_seq, 0) AS acked_seq,
@@ -59,8 +62,22 @@ SELECT c.conversation_id, c.channel_id, c.status, c.snoozed_until, c.assignee_de
           AND t.unlinked_at IS NULL) AS thread_id
 FROM conversations c
 LEFT JOIN device_cursors d
-    ON d.tenant_id = c.tenant_id AND d.device_id = $3 AND d.conversation_id = c.conversation_id
-WHERE c.tenant_id = $1 AND c.conversation_id = $2"""
+    ON d.tenant_id = c.tenant_id AND d.device_id = $2 AND d.conversation_id = c.conversation_id
+"""
+SELECT_WORKFLOW = _COLUMNS_FROM + "WHERE c.tenant_id = $1 AND c.conversation_id = $3"
+
+# filters: $3 status, $4 assignee mode ('none' | 'device' | 'agent'), $5 device, $6 agent,
+# $7 label, $8 updated before; newest first
+SELECT_INBOX = _COLUMNS_FROM + """
+WHERE c.tenant_id = $1 AND ($3::text IS NULL OR c.status = $3)
+  AND ($4::text IS NULL
+       OR ($4 = 'none' AND c.assignee_device IS NULL AND c.assignee_agent IS NULL)
+       OR ($4 = 'device' AND c.assignee_device = $5)
+       OR ($4 = 'agent' AND c.assignee_agent = $6))
+  AND ($7::text IS NULL OR $7 = ANY (c.labels))
+  AND ($8::timestamptz IS NULL OR c.updated_at < $8)
+ORDER BY c.updated_at DESC, c.conversation_id
+LIMIT $9"""
 
 LOCK = """
 SELECT status, snoozed_until, assignee_device, assignee_agent, labels, priority
@@ -144,8 +161,33 @@ async def wake_snoozed(db: Database, tenant_id: str,
 async def workflow_of(db: Database, tenant_id: str, conversation_id: UUID,
                       device_id: UUID) -> WorkflowRow | None:
     await wake_snoozed(db, tenant_id, conversation_id)
-    row = await db.fetchrow(SELECT_WORKFLOW, tenant_id, conversation_id, device_id)
+    row = await db.fetchrow(SELECT_WORKFLOW, tenant_id, device_id, conversation_id)
     return WorkflowRow(**row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """Which conversations an inbox view lists (``None``: any). ``assignee``: ``("none",
+    None)``, ``("device", <uuid>)`` or ``("agent", <slug>)``."""
+
+    status: str | None = None
+    assignee: tuple[str, UUID | str | None] | None = None
+    label: str | None = None
+    before: datetime | None = None
+    limit: int = 50
+
+
+async def inbox(db: Database, tenant_id: str, device_id: UUID,
+                wanted: InboxFilter) -> list[WorkflowRow]:
+    """The tenant's conversations matching ``wanted``, newest first, unread per ``device_id``
+    (snoozes that ran out are opened first)."""
+    await wake_snoozed(db, tenant_id)
+    mode, value = wanted.assignee if wanted.assignee is not None else (None, None)
+    rows = await db.fetch(SELECT_INBOX, tenant_id, device_id, wanted.status, mode,
+                          value if mode == "device" else None,
+                          value if mode == "agent" else None, wanted.label, wanted.before,
+                          wanted.limit)
+    return [WorkflowRow(**row) for row in rows]
 
 
 async def record_event(db: Database, tenant_id: str, conversation_id: UUID, device_id: UUID,

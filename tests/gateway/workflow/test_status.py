@@ -215,3 +215,44 @@ async def test_tenants_never_see_each_others_workflow(
         assert refused.value.status == 404
     assert (await flow.state(conversation)).status == "open"
     assert (await flow.events(conversation)).events == []
+
+
+async def test_inbox_views_filter_by_status_assignee_and_label(
+        gateway: LocalGateway, agents: tuple[DeviceClient, DeviceClient], flow: Workflow,
+        outsider: Workflow) -> None:
+    mine = await new_conversation(gateway, agents[0], "demo-whatsapp", "15550001006")
+    theirs = await new_conversation(gateway, agents[0], "demo-messenger", "11001")
+    done = await new_conversation(gateway, agents[0], "demo-telegram", "11002")
+    await flow.update(mine, assignee={"kind": "device", "id": agents[0].device_id},
+                      labels=["vip"])
+    await flow.update(theirs, assignee={"kind": "agent", "id": "agent-7"}, labels=["vip"])
+    await flow.update(done, status="resolved")
+
+    async def ids(**filters: str | int) -> list[str]:
+        return [c.conversation_id for c in (await flow.inbox(**filters)).conversations]
+
+    assert set(await ids()) == {mine, theirs, done}
+    assert set(await ids(status="open")) == {mine, theirs}
+    assert await ids(status="resolved") == [done]
+    assert await ids(assignee="me") == [mine]
+    assert await ids(assignee="agent:agent-7") == [theirs]
+    assert await ids(assignee=f"device:{agents[1].device_id}") == []
+    assert await ids(assignee="none") == [done]
+    assert set(await ids(label="vip")) == {mine, theirs}
+    assert await ids(label="vip", status="resolved") == []
+    # unread per device, in the listing too
+    page = await flow.inbox(assignee="me")
+    assert page.conversations[0].unread == 1 and page.next_before is None
+    # paging: newest first, then older than the last one seen
+    first = await flow.inbox(limit=2)
+    assert len(first.conversations) == 2 and first.next_before is not None
+    rest = await flow.inbox(limit=2, before=first.next_before)
+    assert {c.conversation_id for c in first.conversations + rest.conversations} == {
+        mine, theirs, done}
+    for bad in ({"status": "closed"}, {"assignee": "someone"}, {"label": "Not A Slug"},
+                {"limit": 0}):
+        with pytest.raises(RequestFailed) as refused:
+            await flow.inbox(**bad)
+        assert refused.value.status == 400
+    # another tenant's inbox holds none of these
+    assert (await outsider.inbox()).conversations == []
