@@ -26,7 +26,8 @@ from gateway.api.context import CHANNELS, HTTP_SESSION, PIPELINE
 from gateway.app_keys import CONFIG, DATABASE
 from gateway.client.replies import DELIVERY_RANK, IDEMPOTENCY_HEADER, MessageOut
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.pipeline.egress import Egress, EgressSettings, open_outcome
+from gateway.pipeline.egress import Egress, EgressSettings
+from gateway.pipeline.outcomes import open_outcome
 from gateway.store import outbound, outbox
 from gateway.store.db import Database
 from gateway.wire import EDGE_DEVICE

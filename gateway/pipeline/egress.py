@@ -34,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,16 +56,21 @@ from crypto import CryptoError, open_sealed, open_state, seal_state
 from gateway.client.replies import reply_ad
 from gateway.edge import KIND_EDGE_SESSION
 from gateway.envelope import (
-    Channel,
-    ConversationRef,
     Envelope,
-    PlatformError,
     Sender,
-    Status,
     decode_msgpack,
     encode_msgpack,
 )
 from gateway.logging import get_logger
+from gateway.pipeline.outcomes import (
+    KIND_REPLY,
+    Outcome,
+    failed_status,
+    failure,
+    platform_code,
+    row_record,
+    seal_outcome,
+)
 from gateway.pipeline.policy import PolicyRefusal, check_reply
 from gateway.pipeline.ratelimit import SendBuckets
 from gateway.pipeline.runtime import Pipeline
@@ -73,14 +78,12 @@ from gateway.pipeline.sealing import SealingSet
 from gateway.store import crypto_state, envelopes, outbound, outbox
 from gateway.store.outbound import ConversationTarget
 from gateway.store.outbox import OutboxRow
-from gateway.wire import EDGE_DEVICE, sealing_ad
+from gateway.wire import EDGE_DEVICE, Roster, sealing_ad
 
-__all__ = ["Egress", "EgressSettings", "Outcome", "open_outcome"]
+__all__ = ["Egress", "EgressSettings"]
 
 log = get_logger("unigate.egress")
 
-KIND_REPLY = "outbound-reply"
-KIND_OUTCOME = "outbound-outcome"
 NO_ROSTER_DELAY_S = 30.0
 
 
@@ -96,28 +99,6 @@ class EgressSettings:
     retry_after_default_s: float = 1.0  # a 429 without a reset time
     # per adapter name: limits replacing the adapter's declared ones (one process's share)
     rate_limits: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
-
-
-class Outcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What devices see of a finished reply (kept sealed with the storage key)."""
-
-    state: str  # "sent" | "failed"
-    platform_message_id: str | None = None
-    code: str | None = None
-    reason: str | None = None
-    suggestion: str | None = None
-    platform_code: str | None = None
-
-
-def _record(tenant: str, outbox_id: uuid.UUID) -> bytes:
-    return tenant.encode() + b"\x00" + outbox_id.bytes
-
-
-def open_outcome(storage_key: bytes, tenant: str, outbox_id: uuid.UUID,
-                 sealed: bytes) -> Outcome:
-    plain, _ = open_state(sealed, storage_key, 0, kind=KIND_OUTCOME,
-                          record=_record(tenant, outbox_id))
-    return msgspec.msgpack.decode(plain, type=Outcome)
 
 
 class _Failed(Exception):
@@ -261,30 +242,28 @@ class Egress:
                 state="failed", code="auth_expired", reason="channel has no send credentials"))
             return
         except (WindowClosed, AuthExpired, Refused, Permanent, SendError) as exc:
-            await self._finish_failed(row, None, _failure(exc))
+            await self._finish_failed(row, None, failure(exc))
             return
         self.sent += 1
         await self._finish_sent(row, route, envelope, result.platform_message_id)
 
     async def _retry(self, row: OutboxRow, exc: Exception) -> None:
+        if row.attempts >= self.settings.max_attempts:
+            await self._finish_failed(row, None, Outcome(
+                state="failed", code="exhausted",
+                reason=f"the platform did not accept the reply after {row.attempts} attempts",
+                platform_code=platform_code(exc)))
+            return
         delay = outbox.backoff_delay(row.attempts, base_s=self.settings.backoff_base_s,
                                      cap_s=self.settings.backoff_cap_s)
         after = getattr(exc, "retry_after", None)
         if after:
             delay = max(delay, float(after))
         code = "platform_unavailable" if isinstance(exc, Retryable) else "network_error"
-        exhausted = Outcome(
-            state="failed", code="exhausted",
-            reason=f"the platform did not accept the reply after {row.attempts} attempts",
-            platform_code=_code(exc))
-        if row.attempts >= self.settings.max_attempts:
-            await outbound.set_outcome(self.db, row, self._seal_outcome(row, exhausted))
         status = await outbox.retry(self.db, row, owner=self.owner, error_code=code,
                                     delay_s=delay, max_attempts=self.settings.max_attempts)
         log.info("egress_retry", outbox_id=str(row.outbox_id), attempts=row.attempts,
                  error=type(exc).__name__, delay_s=round(delay, 3), status=status)
-        if status == "dead":
-            await self._record_failure(row, exhausted)
 
     # ------------------------------------------------------------------ opening the reply
     async def _reply(self, row: OutboxRow, route: Any,
@@ -292,7 +271,7 @@ class Egress:
         kept = await outbound.kept_reply(self.db, row)
         if kept is not None:
             plain, _ = open_state(kept, self._storage, 0, kind=KIND_REPLY,
-                                  record=_record(row.tenant_id, row.outbox_id))
+                                  record=row_record(row.tenant_id, row.outbox_id))
         else:
             opened = await self._open_sealed(row)
             if opened is None:
@@ -344,7 +323,7 @@ class Egress:
                     raise _Failed(Outcome(state="failed", code="reply_unreadable",
                                           reason="the sealed reply does not open")) from None
                 kept = seal_state(plain, self._storage, 0, kind=KIND_REPLY,
-                                  record=_record(row.tenant_id, row.outbox_id))
+                                  record=row_record(row.tenant_id, row.outbox_id))
                 if not await outbound.keep_reply(self.db, row, owner=self.owner, sealed=kept):
                     raise _Failed(Outcome(state="failed", code="lease_lost",
                                           reason="lease lost"))
@@ -364,105 +343,82 @@ class Egress:
                   if platform_message_id else None)
         outcome = Outcome(state="sent", platform_message_id=platform_message_id)
         await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
-        if not await outbox.complete(self.db, row, owner=self.owner,
-                                     platform_message_digest=digest):
-            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
-            return
         sent = msgspec.structs.replace(
             envelope, platform_message_id=platform_message_id,
             sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000))
-        await self._store_record(row, sent)
-        await outbound.forget_reply(self.db, row)
-        log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
-                 attempts=row.attempts)
+
+        async def complete() -> bool:
+            return await outbox.complete(self.db, row, owner=self.owner,
+                                         platform_message_digest=digest)
+
+        if await self._finish(row, sent, complete):
+            log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
+                     attempts=row.attempts)
 
     async def _finish_failed(self, row: OutboxRow, _route: Any, outcome: Outcome) -> None:
         if outcome.code == "lease_lost":
             return
         await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
-        if not await outbox.fail(
-                self.db, row, owner=self.owner, error_code=outcome.code or "failed"):
-            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
-            return
-        await self._record_failure(row, outcome)
-
-    async def _record_failure(self, row: OutboxRow, outcome: Outcome) -> None:
         route = self.routes.get(row.channel_id)
-        log.info("egress_failed", outbox_id=str(row.outbox_id), code=outcome.code,
-                 attempts=row.attempts)
-        if route is not None:
-            status = Envelope(
-                id=str(row.envelope_id), tenant=row.tenant_id,
-                channel=_channel(route), conversation=_conversation(),
-                direction="out", sender=Sender(id=str(row.device_id)),
-                received_ts=int(time.time() * 1000),
-                content=Status(status="failed", target=str(row.envelope_id),
-                               error=PlatformError(code=outcome.code or "failed",
-                                                   title=outcome.reason,
-                                                   detail=outcome.suggestion)))
-            await self._store_record(row, status)
-        await outbound.forget_reply(self.db, row)
+        status = failed_status(row, route, outcome) if route is not None else None
+
+        async def fail() -> bool:
+            return await outbox.fail(self.db, row, owner=self.owner,
+                                     error_code=outcome.code or "failed")
+
+        if await self._finish(row, status, fail):
+            log.info("egress_failed", outbox_id=str(row.outbox_id), code=outcome.code,
+                     attempts=row.attempts)
 
     def _seal_outcome(self, row: OutboxRow, outcome: Outcome) -> bytes:
-        return seal_state(msgspec.msgpack.encode(outcome), self._storage, 0, kind=KIND_OUTCOME,
-                          record=_record(row.tenant_id, row.outbox_id))
+        return seal_outcome(self._storage, row, outcome)
 
-    async def _store_record(self, row: OutboxRow, envelope: Envelope) -> None:
-        """Seal ``envelope`` for the roster into the conversation (next seq, direction out)."""
+    async def _finish(self, row: OutboxRow, record: Envelope | None,
+                      final: Callable[[], Awaitable[bool]]) -> bool:
+        """In one transaction: the row's final state (``final``, False when the lease was
+        lost: nothing is written) and the edge's sealed ``record`` of it in the conversation
+        (next seq, direction out, every roster device). Then the kept reply is dropped."""
         roster = await self.pipeline.ingestor.roster(row.tenant_id)
-        if roster is None:
-            log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
-            return
         sessions = self.pipeline.sessions
         used: list[SealingSet] = []
-        plaintext = encode_msgpack(envelope)
         try:
             async with self.db.transaction():
-                sealing = await sessions.prepare(self.db, roster)
-                if sealing.empty:
-                    return
-                used.append(sealing)
-                seq = await outbound.lock_conversation(self.db, row.tenant_id,
-                                                       row.conversation_id)
-                (pos,) = await envelopes.next_stream_positions(self.db, 1)
-                ad = sealing_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
-                                seq or 0, self.pipeline.keys.identity_key)
-                await outbound.store_record(
-                    self.db, row, envelope_id=row.envelope_id, sealed=sealing.seal(plaintext, ad),
-                    stream_pos=pos, roster_version=sealing.roster_version,
-                    recipients=sealing.device_ids, kind=KIND_EDGE_SESSION,
-                    states=sealing.state_rows(self.pipeline.keys))
+                if not await final():
+                    raise _LeaseLost
+                if record is not None and roster is not None:
+                    await self._store_record(row, record, roster, used)
+        except _LeaseLost:
+            sessions.discard(used)
+            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
+            return False
         except BaseException:
             sessions.discard(used)
             raise
         sessions.committed(used)
-        self.pipeline.hub.wake([row.tenant_id])
+        if used:
+            self.pipeline.hub.wake([row.tenant_id])
+        else:
+            log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
+        await outbound.forget_reply(self.db, row)
+        return True
+
+    async def _store_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
+                            used: list[SealingSet]) -> None:
+        """Seal ``envelope`` for the roster into the conversation (inside a transaction)."""
+        sealing = await self.pipeline.sessions.prepare(self.db, roster)
+        if sealing.empty:
+            return
+        used.append(sealing)
+        seq = await outbound.lock_conversation(self.db, row.tenant_id, row.conversation_id)
+        (pos,) = await envelopes.next_stream_positions(self.db, 1)
+        ad = sealing_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
+                        seq or 0, self.pipeline.keys.identity_key)
+        await outbound.store_record(
+            self.db, row, envelope_id=row.envelope_id,
+            sealed=sealing.seal(encode_msgpack(envelope), ad), stream_pos=pos,
+            roster_version=sealing.roster_version, recipients=sealing.device_ids,
+            kind=KIND_EDGE_SESSION, states=sealing.state_rows(self.pipeline.keys))
 
 
-def _code(exc: Exception) -> str | None:
-    code = getattr(exc, "code", None)
-    return str(code) if code is not None else None
-
-
-def _failure(exc: SendError) -> Outcome:
-    code = {WindowClosed: "window_closed", AuthExpired: "auth_expired", Refused: "refused",
-            Permanent: "permanent"}.get(type(exc))
-    if code is None:
-        code = next((c for t, c in ((WindowClosed, "window_closed"),
-                                    (AuthExpired, "auth_expired"), (Refused, "refused"))
-                     if isinstance(exc, t)), "permanent")
-    suggestion = ("send an approved message template or a tagged message"
-                  if code == "window_closed" else
-                  "an operator must renew the channel's access token"
-                  if code == "auth_expired" else None)
-    return Outcome(state="failed", code=code, reason=exc.reason, suggestion=suggestion,
-                   platform_code=_code(exc))
-
-
-def _channel(route: Any) -> Channel:
-    return Channel(platform=route.platform, account_id=route.account.id)
-
-
-def _conversation() -> ConversationRef:
-    # the failure record names no customer handle: the conversation id frames it
-    return ConversationRef(id="")
+class _LeaseLost(Exception):
+    """Another worker holds the row now: roll back."""

@@ -1,0 +1,81 @@
+"""What becomes of a reply, as devices see it: the :class:`Outcome` kept sealed on its outbox
+row (storage key, ``kind "outbound-outcome"``), the failure codes an adapter error maps to,
+and the ``failed`` status envelope the edge seals into the conversation for a failed reply."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+from adapters.errors import AuthExpired, Permanent, Refused, SendError, WindowClosed
+from crypto import open_state, seal_state
+from gateway.envelope import Channel, ConversationRef, Envelope, PlatformError, Sender, Status
+from gateway.store.outbox import OutboxRow
+
+__all__ = ["KIND_OUTCOME", "KIND_REPLY", "Outcome", "failed_status", "failure",
+           "open_outcome", "platform_code", "row_record", "seal_outcome"]
+
+KIND_REPLY = "outbound-reply"
+KIND_OUTCOME = "outbound-outcome"
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What devices see of a finished reply (kept sealed with the storage key)."""
+
+    state: str  # "sent" | "failed"
+    platform_message_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    suggestion: str | None = None
+    platform_code: str | None = None
+
+
+def row_record(tenant: str, outbox_id: uuid.UUID) -> bytes:
+    """The ``record`` that binds a sealed reply or outcome to its outbox row."""
+    return tenant.encode() + b"\x00" + outbox_id.bytes
+
+
+def seal_outcome(storage_key: bytes, row: OutboxRow, outcome: Outcome) -> bytes:
+    return seal_state(msgspec.msgpack.encode(outcome), storage_key, 0, kind=KIND_OUTCOME,
+                      record=row_record(row.tenant_id, row.outbox_id))
+
+
+def open_outcome(storage_key: bytes, tenant: str, outbox_id: uuid.UUID,
+                 sealed: bytes) -> Outcome:
+    plain, _ = open_state(sealed, storage_key, 0, kind=KIND_OUTCOME,
+                          record=row_record(tenant, outbox_id))
+    return msgspec.msgpack.decode(plain, type=Outcome)
+
+
+def platform_code(exc: Exception) -> str | None:
+    code = getattr(exc, "code", None)
+    return str(code) if code is not None else None
+
+
+def failure(exc: SendError) -> Outcome:
+    """The outcome of a send the platform (or the adapter) refused for good."""
+    code = next((c for t, c in ((WindowClosed, "window_closed"), (AuthExpired, "auth_expired"),
+                                (Refused, "refused"), (Permanent, "permanent"))
+                 if isinstance(exc, t)), "permanent")
+    suggestion = ("send an approved message template or a tagged message"
+                  if code == "window_closed" else
+                  "an operator must renew the channel's access token"
+                  if code == "auth_expired" else None)
+    return Outcome(state="failed", code=code, reason=exc.reason, suggestion=suggestion,
+                   platform_code=platform_code(exc))
+
+
+def failed_status(row: OutboxRow, route: Any, outcome: Outcome) -> Envelope:
+    """The edge's record of a failed reply: a ``failed`` status naming the reply's envelope
+    id (no customer handle: the conversation frames it)."""
+    return Envelope(
+        id=str(row.envelope_id), tenant=row.tenant_id,
+        channel=Channel(platform=route.platform, account_id=route.account.id),
+        conversation=ConversationRef(id=""), direction="out",
+        sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000),
+        content=Status(status="failed", target=str(row.envelope_id),
+                       error=PlatformError(code=outcome.code or "failed", title=outcome.reason,
+                                           detail=outcome.suggestion)))
