@@ -45,16 +45,23 @@ WHERE tenant_id = $1 AND thread_id = $2 AND unlinked_at IS NULL"""
 
 MEMBERS = """
 SELECT t.conversation_id, c.channel_id, c.status, c.next_seq - 1 AS last_seq,
-       c.last_customer_at, t.linked_by, t.linked_at
+       (SELECT e.created_at FROM envelopes e
+        WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.conversation_id
+          AND e.direction = 'in' AND e.customer_message
+        ORDER BY e.seq DESC LIMIT 1) AS last_customer_at, t.linked_by, t.linked_at
 FROM thread_members t
 JOIN conversations c ON c.tenant_id = t.tenant_id AND c.conversation_id = t.conversation_id
 WHERE t.tenant_id = $1 AND t.thread_id = $2 AND t.unlinked_at IS NULL
 ORDER BY t.linked_at, t.conversation_id"""
 
 ALONE = """
-SELECT conversation_id, channel_id, status, next_seq - 1 AS last_seq, last_customer_at,
+SELECT c.conversation_id, c.channel_id, c.status, c.next_seq - 1 AS last_seq,
+       (SELECT e.created_at FROM envelopes e
+        WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.conversation_id
+          AND e.direction = 'in' AND e.customer_message
+        ORDER BY e.seq DESC LIMIT 1) AS last_customer_at,
        NULL::uuid AS linked_by, NULL::timestamptz AS linked_at
-FROM conversations WHERE tenant_id = $1 AND conversation_id = $2"""
+FROM conversations c WHERE c.tenant_id = $1 AND c.conversation_id = $2"""
 
 
 class ThreadConflict(Exception):

@@ -56,7 +56,11 @@ SELECT c.conversation_id, c.channel_id, c.status, c.snoozed_until, c.assignee_de
         WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.conversation_id
           AND e.seq > coalesce(d.acked_seq, 0) AND e.direction = 'in'
           AND e.customer_message) AS unread,
-       c.first_customer_at, c.last_customer_at, c.updated_at,
+       c.first_customer_at, c.updated_at,
+       (SELECT e.created_at FROM envelopes e
+        WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.conversation_id
+          AND e.direction = 'in' AND e.customer_message
+        ORDER BY e.seq DESC LIMIT 1) AS last_customer_at,
        (SELECT t.thread_id FROM thread_members t
         WHERE t.tenant_id = c.tenant_id AND t.conversation_id = c.conversation_id
           AND t.unlinked_at IS NULL) AS thread_id

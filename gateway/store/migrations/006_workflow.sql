@@ -25,10 +25,9 @@ ALTER TABLE conversations
     ADD COLUMN labels            text[] NOT NULL DEFAULT '{}' CHECK (cardinality(labels) <= 32),
     ADD COLUMN priority          text NOT NULL DEFAULT 'none'
         CHECK (priority IN ('none', 'low', 'medium', 'high', 'urgent')),
-    -- the customer's first and latest own message (statuses and echoes excluded, see below):
-    -- the reply window runs from last_customer_at
-    ADD COLUMN first_customer_at timestamptz,
-    ADD COLUMN last_customer_at  timestamptz;
+    -- the customer's first own message (statuses and echoes excluded, see below); the latest
+    -- one, where the reply window starts, is read from envelopes (newest seq first)
+    ADD COLUMN first_customer_at timestamptz;
 CREATE INDEX conversations_status ON conversations (tenant_id, status, updated_at DESC);
 
 -- false for an inbound envelope that is not the customer's own message (a platform status,
@@ -115,37 +114,38 @@ CREATE TABLE canned_responses (
 );
 
 -- A customer's own message reopens a resolved or snoozed conversation (recorded as actor
--- 'inbound') and moves its reply window: one UPDATE per insert statement, on the
--- conversations the ingest transaction already holds locked.
+-- 'inbound') and stamps its first customer message. One statement per insert statement, and
+-- a write only where something changes (a reopen, a first message): the common case — a new
+-- message in an open conversation — only reads the conversation rows the ingest transaction
+-- already holds locked.
 CREATE FUNCTION conversations_on_customer_message() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     WITH arrived AS (
-        SELECT i.tenant_id, i.conversation_id, min(i.created_at) AS first_at,
-               max(i.created_at) AS last_at
+        SELECT i.tenant_id, i.conversation_id, min(i.created_at) AS first_at
         FROM inserted i
         WHERE i.direction = 'in' AND i.customer_message
         GROUP BY i.tenant_id, i.conversation_id),
-    previous AS (
-        SELECT c.tenant_id, c.conversation_id, c.status
+    due AS (
+        SELECT c.tenant_id, c.conversation_id, c.status, a.first_at
         FROM conversations c
-        JOIN arrived a ON a.tenant_id = c.tenant_id AND a.conversation_id = c.conversation_id),
+        JOIN arrived a ON a.tenant_id = c.tenant_id AND a.conversation_id = c.conversation_id
+        WHERE c.status IN ('resolved', 'snoozed') OR c.first_customer_at IS NULL),
     changed AS (
         UPDATE conversations c
-        SET first_customer_at = coalesce(c.first_customer_at, a.first_at),
-            last_customer_at = greatest(c.last_customer_at, a.last_at),
+        SET first_customer_at = coalesce(c.first_customer_at, d.first_at),
             status = CASE WHEN c.status IN ('resolved', 'snoozed') THEN 'open' ELSE c.status END,
             snoozed_until = CASE WHEN c.status IN ('resolved', 'snoozed') THEN NULL
                                  ELSE c.snoozed_until END
-        FROM arrived a
-        WHERE c.tenant_id = a.tenant_id AND c.conversation_id = a.conversation_id
+        FROM due d
+        WHERE c.tenant_id = d.tenant_id AND c.conversation_id = d.conversation_id
         RETURNING c.tenant_id, c.conversation_id)
     INSERT INTO conversation_events
         (tenant_id, conversation_id, action, actor, from_value, to_value)
-    SELECT p.tenant_id, p.conversation_id, 'status', 'inbound', p.status, 'open'
-    FROM previous p
-    JOIN changed ch ON ch.tenant_id = p.tenant_id AND ch.conversation_id = p.conversation_id
-    WHERE p.status IN ('resolved', 'snoozed')
-    ORDER BY p.tenant_id, p.conversation_id;
+    SELECT d.tenant_id, d.conversation_id, 'status', 'inbound', d.status, 'open'
+    FROM due d
+    JOIN changed ch ON ch.tenant_id = d.tenant_id AND ch.conversation_id = d.conversation_id
+    WHERE d.status IN ('resolved', 'snoozed')
+    ORDER BY d.tenant_id, d.conversation_id;
     RETURN NULL;
 END
 $$;

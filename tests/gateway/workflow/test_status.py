@@ -195,7 +195,7 @@ async def test_reply_window_expiry_comes_from_the_channel_capability(
     assert (state.window_expires_at_ms, state.window_open) == (None, None)
     # the window closes 24 h after the customer's last message
     await gateway.app[DATABASE].execute(
-        "UPDATE conversations SET last_customer_at = now() - interval '25 hours'"
+        "UPDATE envelopes SET created_at = now() - interval '25 hours'"
         " WHERE conversation_id = $1", uuid.UUID(whatsapp))
     assert (await flow.state(whatsapp)).window_open is False
     assert await gateway.send_text("demo-whatsapp", "15550001004", "back again") == 200
