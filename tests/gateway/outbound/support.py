@@ -69,7 +69,7 @@ def _secret(config: Config, platform: str) -> str:
 @asynccontextmanager
 async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                            graph_limits: dict[str, RateLimit] | None = None,
-                           second: bool = False,
+                           second: bool = False, graph_cls: type[FakeGraphAPI] = FakeGraphAPI,
                            ) -> AsyncIterator[tuple[LocalGateway, Fakes, LocalGateway | None]]:
     admin_keys = {TENANT: new_admin_key()}
     config = sandbox_config(platforms=PLATFORMS, database_url=db_url, admin_keys=admin_keys)
@@ -77,7 +77,7 @@ async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                for p in PLATFORMS}
     limits = graph_limits or {"number_limit": UNLIMITED, "pair_limit": UNLIMITED,
                               "page_limit": UNLIMITED}
-    graph = FakeGraphAPI({_secret(config, p) for p in ("whatsapp", "messenger", "instagram")},
+    graph = graph_cls({_secret(config, p) for p in ("whatsapp", "messenger", "instagram")},
                          instagram_accounts=frozenset({account["instagram"]}), **limits)
     x = FakeXAPI({_secret(config, "x"): account["x"]}, send_limit=UNLIMITED,
                  app_limit=UNLIMITED)
@@ -130,9 +130,10 @@ async def customer_writes(gw: LocalGateway, fakes: Fakes, platform: str, text: s
     """A customer message in through the webhook; the fake platform opens its window."""
     who = customer or CUSTOMERS[platform]
     fakes.graph.note_inbound(account_of(gw, platform), who)
-    if platform == "telegram":
-        fakes.telegram.add_user_message(int(who), text)
-    assert await gw.send_text(f"{TENANT}-{platform}", who, text) == 200
+    message_id = None
+    if platform == "telegram":  # the same message id in the fake and in the webhook
+        message_id = str(fakes.telegram.add_user_message(int(who), text))
+    assert await gw.send_text(f"{TENANT}-{platform}", who, text, message_id=message_id) == 200
 
 
 async def receive(device: DeviceClient, count: int, timeout_s: float = 10.0) -> list[Received]:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import copy
 
+import msgspec
 import pytest
 
+from gateway.app_keys import DATABASE
 from gateway.client.replies import get_reply
+from gateway.envelope import Template, TemplateComponent, TemplateParameter
 from tests.gateway.outbound.support import (
     TENANT,
     agents,
@@ -82,3 +85,37 @@ def _with_status(hook: dict[str, object], status: str) -> dict[str, object]:
     value = changed["entry"][0]["changes"][0]["value"]  # type: ignore[index]
     value["statuses"][0]["status"] = status
     return changed
+
+
+async def test_whatsapp_template_goes_out_after_the_window(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "whatsapp")
+        (inbound,) = await receive(agent, 1)
+        await gw.app[DATABASE].execute(
+            "UPDATE conversations SET last_inbound_at = now() - interval '3 days'")
+        template = Template(name="order_update", language="en_US", components=[
+            TemplateComponent(type="body", parameters=[TemplateParameter(type="text",
+                                                                         text="A-42")])])
+        reply = msgspec.structs.replace(reply_to(inbound, "unused"), content=template)
+        out = await send_reply(agent, inbound, reply)
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert done.state == "sent", done
+        (call,) = [r.body for r in fakes.graph.requests if r.body.get("type") == "template"]
+        assert call["template"]["name"] == "order_update"
+        assert call["template"]["components"][0]["parameters"][0]["text"] == "A-42"
+
+
+async def test_telegram_quoted_reply_keeps_its_target(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "telegram", text="which order?")
+        (inbound,) = await receive(agent, 1)
+        assert inbound.envelope is not None
+        target = inbound.envelope.platform_message_id
+        assert target is not None
+        out = await send_reply(agent, inbound, reply_to(inbound, "order 42", reply_to=target))
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert done.state == "sent", done
+        sent = [m for m in fakes.telegram.messages.values() if m["from"]["is_bot"]]
+        assert [m["reply_to_message"]["text"] for m in sent] == ["which order?"]
