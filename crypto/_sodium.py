@@ -195,8 +195,8 @@ def aead_open_first(keys: tuple[bytes, ...], nonce: bytes, ciphertext: bytes,
     plaintext)``, or ``None`` if none did.
 
     The same as calling :func:`aead_open` per key until one succeeds, in one Python call:
-    the ratchet's header trials (HKr, then NHKr) cost one libsodium call each, not one
-    wrapper each.
+    the ratchet's header trials (HKr and NHKr, in the order docs/protocol.md gives) cost one
+    libsodium call each, not one wrapper each.
     """
     try:
         size = len(ciphertext) - TAG_BYTES
@@ -253,9 +253,14 @@ def ietf_aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, ad: bytes) ->
 
 def x25519_public(secret: bytes) -> bytes:
     """The X25519 public key of a 32-byte secret (clamped by libsodium)."""
-    _need(secret, X25519_BYTES, "X25519 secret key", InvalidKeyError)
-    out = _new("unsigned char[]", X25519_BYTES)
-    if lib.crypto_scalarmult_base(out, bytes(secret)) != 0:
+    try:
+        if len(secret) != X25519_BYTES:
+            _need(secret, X25519_BYTES, "X25519 secret key", InvalidKeyError)
+        out = _new("unsigned char[]", X25519_BYTES)
+        rc = lib.crypto_scalarmult_base(out, secret)
+    except _NOT_BYTES:
+        raise InvalidKeyError("X25519 secret key must be bytes") from None
+    if rc != 0:
         raise InvalidKeyError("X25519 secret key is unusable")
     result: bytes = _buffer(out, X25519_BYTES)[:]
     return result
