@@ -129,6 +129,7 @@ class Egress:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="unigate-egress")
 
     def wake(self) -> None:
