@@ -23,7 +23,7 @@ from crypto import CryptoError
 from crypto.seal import sealed_recipients
 from gateway.api.auth import decode_body, require_device
 from gateway.api.context import CHANNELS, HTTP_SESSION, PIPELINE
-from gateway.app_keys import CONFIG, DATABASE
+from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.client.replies import DELIVERY_RANK, IDEMPOTENCY_HEADER, MessageOut
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.pipeline.egress import Egress, EgressSettings
@@ -148,7 +148,7 @@ async def best_status(db: Database, request: web.Request, tenant: str, channel_i
 async def egress_context(app: web.Application) -> AsyncIterator[None]:
     """The egress worker for the app's lifetime (after the pipeline, stopped before it)."""
     egress = Egress(app[PIPELINE], app[CHANNELS], app[HTTP_SESSION],
-                    app.get(EGRESS_SETTINGS))
+                    app.get(EGRESS_SETTINGS), registry=app[METRICS].registry)
     app[EGRESS] = egress
     egress.start()
     try:

@@ -40,6 +40,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from prometheus_client import CollectorRegistry, Counter
 
 from adapters.capabilities import RateLimit
 from adapters.errors import (
@@ -112,7 +113,8 @@ class _Failed(Exception):
 class Egress:
     def __init__(self, pipeline: Pipeline, routes: dict[str, Any],
                  session: aiohttp.ClientSession, settings: EgressSettings | None = None,
-                 *, tenants: Sequence[str] | None = None) -> None:
+                 *, tenants: Sequence[str] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         self.pipeline = pipeline
         self.db = pipeline.db
         self.routes = routes
@@ -126,6 +128,10 @@ class Egress:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.sent = 0  # platform calls that succeeded (tests, metrics)
+        self.outcomes = Counter(
+            "unigate_egress_replies", "Reply send attempts by channel and outcome (sent, "
+            "failed, retry, rate_limited)", ["channel", "outcome"],
+            registry=registry or CollectorRegistry())
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -231,6 +237,7 @@ class Egress:
             delay = exc.retry_after if exc.retry_after else self.settings.retry_after_default_s
             self.buckets.block(limits, route.platform, row.channel_id, target.handle_digest,
                                scope=exc.scope, seconds=delay)
+            self.outcomes.labels(row.channel_id, "rate_limited").inc()
             log.info("egress_rate_limited", channel_id=row.channel_id, scope=exc.scope,
                      retry_after=delay)
             await outbound.defer(self.db, row, owner=self.owner, delay_s=delay)
@@ -263,6 +270,7 @@ class Egress:
         code = "platform_unavailable" if isinstance(exc, Retryable) else "network_error"
         status = await outbox.retry(self.db, row, owner=self.owner, error_code=code,
                                     delay_s=delay, max_attempts=self.settings.max_attempts)
+        self.outcomes.labels(row.channel_id, "retry").inc()
         log.info("egress_retry", outbox_id=str(row.outbox_id), attempts=row.attempts,
                  error=type(exc).__name__, delay_s=round(delay, 3), status=status)
 
@@ -353,6 +361,7 @@ class Egress:
                                          platform_message_digest=digest)
 
         if await self._finish(row, sent, complete):
+            self.outcomes.labels(row.channel_id, "sent").inc()
             log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
                      attempts=row.attempts)
 
@@ -368,6 +377,7 @@ class Egress:
                                      error_code=outcome.code or "failed")
 
         if await self._finish(row, status, fail):
+            self.outcomes.labels(row.channel_id, "failed").inc()
             log.info("egress_failed", outbox_id=str(row.outbox_id), code=outcome.code,
                      attempts=row.attempts)
 

@@ -95,6 +95,12 @@ async def test_5xx_is_retried_with_backoff_and_sent_once(db_url: str) -> None:
         done = await wait_state(agent, inbound.conversation_id, out.message_id)
         assert (done.state, done.attempts) == ("sent", 3)
         assert fakes.texts_received("messenger") == ["after two outages"]
+        async with gw.session.get(f"{gw.base_url}/metrics") as response:
+            metrics = await response.text()
+        for outcome, count in (("retry", 2), ("sent", 1)):
+            line = (f'unigate_egress_replies_total{{channel="{TENANT}-messenger",'
+                    f'outcome="{outcome}"}} {count:.1f}')
+            assert line in metrics.splitlines()
 
 
 async def test_exhausted_retries_end_in_a_visible_failed_state(db_url: str) -> None:
