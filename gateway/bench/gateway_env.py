@@ -90,12 +90,15 @@ def _key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def bench_config(database_url: str, port: int, admin: IdentityKeyPair) -> dict[str, Any]:
-    """The gateway's config: fresh keys, one tenant with a channel per platform."""
+def bench_config(database_url: str, port: int, admin: IdentityKeyPair,
+                 state_path: str = "") -> dict[str, Any]:
+    """The gateway's config: fresh keys (and the edge state file, as in production), one tenant
+    with a channel per platform."""
     return {
         "server": {"host": "127.0.0.1", "port": port},
         "database": {"url": database_url, "pool_min": 2, "pool_max": 10},
-        "edge": {"identity_key": _key(), "storage_key": _key(), "blind_index_key": _key()},
+        "edge": {"identity_key": _key(), "storage_key": _key(), "blind_index_key": _key(),
+                 "state_path": state_path},
         "adapters": {"enabled": list(PLATFORMS)},
         "logging": {"level": "info", "format": "json"},
         "tenants": {TENANT: {
@@ -257,7 +260,8 @@ async def bench_environment(external_admin_url: str | None,
         async with _database(external_admin_url, folder, progress) as database_url:
             admin = new_admin_key()
             gateway_port, bare_port = free_port(), free_port()
-            config = bench_config(database_url, gateway_port, admin)
+            config = bench_config(database_url, gateway_port, admin,
+                                  str(folder / "edge-state.json"))
             config_file = folder / "gateway.toml"
             config_file.touch(mode=0o600)
             config_file.write_text(toml(config), encoding="utf-8")

@@ -1,16 +1,22 @@
 """The pipeline's parts, built once per app and owned by it (see ``gateway.api.context``).
 
-:class:`Pipeline` holds the edge keys, the roster book, the edge sessions, the ingest
+:class:`Pipeline` holds the edge keys, the edge state file's marks (rollback detection across
+restarts, :mod:`gateway.edge_state`), the roster book, the edge sessions, the ingest
 transaction logic, the group-commit batcher and the device-stream hub with its LISTEN
-connection; :meth:`Pipeline.start` / :meth:`Pipeline.stop` run the two background tasks.
+connection; :meth:`Pipeline.start` / :meth:`Pipeline.stop` run the background tasks (batcher,
+listener, the marks' writer) and the startup check of stored state against the marks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from gateway.config import Config
-from gateway.edge import EdgeKeys, RosterBook
+from gateway.edge import KIND_EDGE_SESSION, EdgeKeys, RosterBook
+from gateway.edge_state import EdgeMarks, check_stored
+from gateway.logging import get_logger
 from gateway.pipeline.batcher import Batcher
 from gateway.pipeline.fanout import Hub, Listener
 from gateway.pipeline.ingest import Ingestor
@@ -19,6 +25,8 @@ from gateway.pipeline.sealing import EdgeSessions
 from gateway.store.db import Database
 
 __all__ = ["Pipeline", "PipelineSettings"]
+
+log = get_logger("unigate.pipeline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +45,10 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.metrics = metrics
         self.keys = EdgeKeys.from_config(config)
-        self.rosters = RosterBook.from_config(config, self.keys.identity_key)
-        self.sessions = EdgeSessions(self.keys)
+        self.marks = EdgeMarks.open(config)  # ConfigError when the state file is unusable
+        self.rosters = RosterBook.from_config(config, self.keys.identity_key,
+                                              self.marks.roster_floor)
+        self.sessions = EdgeSessions(self.keys, self.marks)
         self.ingestor = Ingestor(db, self.keys, self.rosters, self.sessions)
         self.hub = Hub()
         self.listener = Listener(db, self.hub)
@@ -48,14 +58,30 @@ class Pipeline:
             on_commit=self.hub.wake, observe=metrics.observe_batch,
         )
         metrics.watch(lambda: self.batcher.depth, lambda: self.hub.subscribers)
+        self.startup_check: asyncio.Task[int] | None = None  # stale rows found at startup
 
     def start(self) -> None:
+        self.marks.start()
         self.batcher.start()
         self.listener.start()
+        self.startup_check = asyncio.create_task(self._check_stored(),
+                                                 name="unigate-state-check")
+
+    async def _check_stored(self) -> int:
+        try:
+            return await check_stored(self.db, self.marks, KIND_EDGE_SESSION)
+        except Exception as exc:  # only a report: stale rows are refused when loaded anyway
+            log.error("stale_state_check_failed", error=type(exc).__name__)
+            return 0
 
     async def stop(self, timeout_s: float = 10.0) -> None:
+        if self.startup_check is not None and not self.startup_check.done():
+            self.startup_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.startup_check
         await self.batcher.stop(timeout_s)
         await self.listener.stop()
+        await self.marks.stop()  # after the last commit: its marks are written too
 
     def __repr__(self) -> str:
         return f"Pipeline(edge={self.keys!r})"

@@ -15,6 +15,10 @@ State written back (:meth:`SealingSet.state_rows`) is sealed with the storage ke
 next version; it is persisted in the same transaction as the envelopes it sealed. The caller
 reports the outcome: :meth:`EdgeSessions.committed` keeps the advanced sessions,
 :meth:`EdgeSessions.discard` drops them (the rolled-back rows are the truth again).
+
+Across restarts, the edge state file's marks (:class:`gateway.edge_state.EdgeMarks`) are the
+floor of "newest seen": a stored session older than its mark (a restored database) is never
+used — a new session replaces it at a version above the mark — and every commit raises them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from crypto import CryptoError, PrekeyBundle, Session, StaleStateError, seal
 from crypto.x3dh import create_outbound
 from gateway.edge import KIND_EDGE_SESSION, EdgeKeys
+from gateway.edge_state import EdgeMarks
 from gateway.logging import get_logger
 from gateway.store import crypto_state, devices
 from gateway.store.db import Database
@@ -81,9 +86,14 @@ class SealingSet:
 class EdgeSessions:
     """The edge's sessions, cached per (tenant, device) with the version last written."""
 
-    def __init__(self, keys: EdgeKeys) -> None:
+    def __init__(self, keys: EdgeKeys, marks: EdgeMarks | None = None) -> None:
         self._keys = keys
+        self._marks = marks
         self._cache: dict[tuple[str, str], tuple[int, Session]] = {}
+
+    def _floor(self, tenant: str, device_id: str) -> int:
+        """The newest version written before this process started (the edge state file)."""
+        return self._marks.session_floor(tenant, device_id) if self._marks is not None else 0
 
     async def prepare(self, db: Database, roster: Roster) -> SealingSet:
         """Lock, load or create the session of every roster device (inside a transaction)."""
@@ -94,9 +104,12 @@ class EdgeSessions:
         result = SealingSet(tenant, roster.version)
         for device in ordered:
             row = locked.get(device.device_id)
-            session, version = None, 0
+            session, version = None, self._floor(tenant, device.device_id)
             if row is not None:
                 session, version = self._load(tenant, device.device_id, row)
+            elif version:  # marked, yet not stored: the database lost it (a restore)
+                log.warning("stale_state_detected", state="edge_session", tenant_id=tenant,
+                            device_id=device.device_id, version=0, count=1)
             if session is None:
                 session = await self._create(db, tenant, device.device_id, device.identity_key)
                 if session is None:
@@ -110,12 +123,14 @@ class EdgeSessions:
         cached = self._cache.get((tenant, device_id))
         if cached is not None and cached[0] == version:
             return cached[1], version
-        newest_seen = cached[0] if cached is not None else 0
+        newest_seen = max(cached[0] if cached is not None else 0, self._floor(tenant, device_id))
         try:
             session, _ = self._keys.open_session(blob, tenant, device_id, newest_seen)
         except StaleStateError:
-            # an older state than this process wrote: never reuse it, start a new session
-            log.warning("edge_session_stale", device_id=device_id, version=version)
+            # older than this process (or the edge state file) knows: never reuse it, start a
+            # new session above the newest version
+            log.warning("stale_state_detected", state="edge_session", tenant_id=tenant,
+                        device_id=device_id, version=version, count=1)
             return None, max(version, newest_seen)
         except CryptoError as exc:
             log.error("edge_session_unreadable", device_id=device_id, error=type(exc).__name__)
@@ -147,8 +162,12 @@ class EdgeSessions:
     def committed(self, sets: Sequence[SealingSet]) -> None:
         """The transaction committed: the advanced sessions are now the stored ones."""
         for sealing in sets:
-            for device_id, version, session in sealing.advanced():
+            advanced = sealing.advanced()
+            for device_id, version, session in advanced:
                 self._cache[(sealing.tenant, device_id)] = (version, session)
+            if self._marks is not None:
+                self._marks.advance(sealing.tenant, sealing.roster_version,
+                                    [(device_id, version) for device_id, version, _ in advanced])
 
     def discard(self, sets: Sequence[SealingSet]) -> None:
         """The transaction rolled back: forget the in-memory sessions it advanced."""

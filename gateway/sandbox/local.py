@@ -134,7 +134,11 @@ class LocalGateway:
             app[PIPELINE_SETTINGS] = settings
         runner = web.AppRunner(app, access_log=None,
                                shutdown_timeout=config.server.shutdown_timeout_s)
-        await runner.setup()
+        try:
+            await runner.setup()
+        except BaseException:
+            await runner.cleanup()  # what started before the failure (database, pipeline)
+            raise
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
