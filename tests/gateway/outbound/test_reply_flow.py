@@ -119,3 +119,21 @@ async def test_telegram_quoted_reply_keeps_its_target(db_url: str) -> None:
         assert done.state == "sent", done
         sent = [m for m in fakes.telegram.messages.values() if m["from"]["is_bot"]]
         assert [m["reply_to_message"]["text"] for m in sent] == ["which order?"]
+
+
+async def test_a_platform_failed_status_after_sending_is_shown(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "whatsapp")
+        (inbound,) = await receive(agent, 1)
+        fakes.graph.last_inbound.clear()  # the platform's own clock says: window closed
+        reply = reply_to(inbound, "accepted, then failed")
+        out = await send_reply(agent, inbound, reply)
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert (done.state, done.delivery) == ("sent", "sent")
+        (failed_hook,) = fakes.graph.status_webhooks()
+        assert (await gw.post_webhook(f"{TENANT}-whatsapp", failed_hook))[0] == 200
+        final = await get_reply(agent.http, inbound.conversation_id, out.message_id)
+        assert (final.state, final.delivery) == ("sent", "failed")
+        state = track(await receive(agent, 2)).replies[reply.id]
+        assert (state.delivery, state.error_code) == ("failed", "131047")
