@@ -231,8 +231,9 @@ class Egress:
                                             headers=dict(request.headers),
                                             data=request.body()) as response:
                 body = await response.read()
-                result = route.adapter.parse_send_response(response.status,
-                                                            dict(response.headers), body)
+                # the headers as received: case-insensitive lookups (Retry-After, x-rate-…)
+                result = route.adapter.parse_send_response(response.status, response.headers,
+                                                            body)
         except RateLimited as exc:
             delay = exc.retry_after if exc.retry_after else self.settings.retry_after_default_s
             self.buckets.block(limits, route.platform, row.channel_id, target.handle_digest,
