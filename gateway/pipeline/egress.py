@@ -239,7 +239,7 @@ class Egress:
             self.buckets.block(limits, route.platform, row.channel_id, target.handle_digest,
                                scope=exc.scope, seconds=delay)
             self.outcomes.labels(row.channel_id, "rate_limited").inc()
-            log.info("egress_rate_limited", channel_id=row.channel_id, scope=exc.scope,
+            log.info("egress_rate_limited", channel=row.channel_id, reason=exc.scope,
                      retry_after=delay)
             await outbound.defer(self.db, row, owner=self.owner, delay_s=delay)
             return
@@ -272,8 +272,8 @@ class Egress:
         status = await outbox.retry(self.db, row, owner=self.owner, error_code=code,
                                     delay_s=delay, max_attempts=self.settings.max_attempts)
         self.outcomes.labels(row.channel_id, "retry").inc()
-        log.info("egress_retry", outbox_id=str(row.outbox_id), attempts=row.attempts,
-                 error=type(exc).__name__, delay_s=round(delay, 3), status=status)
+        log.info("egress_retry", outbox_id=str(row.outbox_id), attempt=row.attempts,
+                 error=type(exc).__name__, retry_after=round(delay, 3), state=status)
 
     # ------------------------------------------------------------------ opening the reply
     async def _reply(self, row: OutboxRow, route: Any,
@@ -363,8 +363,8 @@ class Egress:
 
         if await self._finish(row, sent, complete):
             self.outcomes.labels(row.channel_id, "sent").inc()
-            log.info("egress_sent", outbox_id=str(row.outbox_id), channel_id=row.channel_id,
-                     attempts=row.attempts)
+            log.info("egress_sent", outbox_id=str(row.outbox_id), channel=row.channel_id,
+                     attempt=row.attempts)
 
     async def _finish_failed(self, row: OutboxRow, _route: Any, outcome: Outcome) -> None:
         if outcome.code == "lease_lost":
@@ -380,7 +380,7 @@ class Egress:
         if await self._finish(row, status, fail):
             self.outcomes.labels(row.channel_id, "failed").inc()
             log.info("egress_failed", outbox_id=str(row.outbox_id), code=outcome.code,
-                     attempts=row.attempts)
+                     attempt=row.attempts)
 
     def _seal_outcome(self, row: OutboxRow, outcome: Outcome) -> bytes:
         return seal_outcome(self._storage, row, outcome)

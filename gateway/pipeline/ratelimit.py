@@ -53,9 +53,8 @@ class TokenBucket:
         self.tokens -= 1.0
 
     def block(self, now: float, seconds: float) -> None:
-        """The platform said: nothing more for ``seconds``."""
-        self._refill(now)
-        self.tokens = min(self.tokens, 0.0)
+        """The platform said: nothing more for ``seconds`` (its window resets then; the
+        tokens left stay, so a slow declared refill does not stretch the platform's wait)."""
         self.blocked_until = max(self.blocked_until, now + seconds)
 
 

@@ -70,6 +70,7 @@ def _secret(config: Config, platform: str) -> str:
 async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                            graph_limits: dict[str, RateLimit] | None = None,
                            second: bool = False, graph_cls: type[FakeGraphAPI] = FakeGraphAPI,
+                           x_cls: type[FakeXAPI] = FakeXAPI, x_send_limit: RateLimit = UNLIMITED,
                            ) -> AsyncIterator[tuple[LocalGateway, Fakes, LocalGateway | None]]:
     admin_keys = {TENANT: new_admin_key()}
     config = sandbox_config(platforms=PLATFORMS, database_url=db_url, admin_keys=admin_keys)
@@ -79,8 +80,8 @@ async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                               "page_limit": UNLIMITED}
     graph = graph_cls({_secret(config, p) for p in ("whatsapp", "messenger", "instagram")},
                          instagram_accounts=frozenset({account["instagram"]}), **limits)
-    x = FakeXAPI({_secret(config, "x"): account["x"]}, send_limit=UNLIMITED,
-                 app_limit=UNLIMITED)
+    x = x_cls({_secret(config, "x"): account["x"]}, send_limit=x_send_limit,
+              app_limit=UNLIMITED)
     telegram = FakeTelegramAPI({_secret(config, "telegram"): int(account["telegram"])},
                                per_chat=UNLIMITED, per_group=UNLIMITED, overall=UNLIMITED)
     for fake in (graph, x, telegram):

@@ -16,6 +16,7 @@ from aiohttp import web
 from adapters.capabilities import RateLimit as DeclaredLimit
 from adapters.testing.fake_graph import FakeGraphAPI
 from adapters.testing.fake_server import RateLimit
+from adapters.testing.fake_x import FakeXAPI
 from gateway.client.replies import ReplyTracker, get_reply
 from gateway.pipeline.egress import EgressSettings
 from gateway.sandbox import LocalGateway
@@ -65,6 +66,16 @@ class TimedGraph(FakeGraphAPI):
                     code, _ = await self.gateway.post_webhook(f"{TENANT}-whatsapp", changed)
                     assert code == 200
         return response
+
+
+class TimedX(FakeXAPI):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.times: list[tuple[float, int]] = []
+
+    def record(self, request: web.Request, body: dict[str, Any], status: int) -> None:
+        self.times.append((time.time(), status))
+        super().record(request, body, status)
 
 
 def _customers(count: int) -> list[str]:
@@ -193,3 +204,30 @@ async def test_two_gateways_drain_one_outbox_without_a_double_send(db_url: str) 
         assert sorted(g.envelope.content.text for g in got  # type: ignore[union-attr]
                       if g.envelope is not None) == sorted(texts)
         assert FAST.poll_s > 0
+
+
+async def test_x_rate_limit_reset_header_holds_the_account_until_then(db_url: str) -> None:
+    # X answers 429 with x-rate-limit-reset (epoch seconds); our declared 15/15 min bucket
+    # alone would have let the sends through
+    async with outbound_gateway(db_url, x_cls=TimedX,
+                                x_send_limit=RateLimit.per_window(2, 1.0)) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        users = [str(2244994945 + n) for n in range(4)]
+        for user in users:
+            await customer_writes(gw, fakes, "x", customer=user)
+        inbound = await receive(agent, len(users))
+        posted = [(item.conversation_id, (await send_reply(
+            agent, item, reply_to(item, f"dm {n}"))).message_id)
+            for n, item in enumerate(inbound)]
+        for conversation_id, message_id in posted:
+            done = await wait_state(agent, conversation_id, message_id, timeout_s=30)
+            assert done.state == "sent"
+        assert sorted(fakes.texts_received("x")) == [f"dm {n}" for n in range(4)]
+        x = fakes.x
+        assert isinstance(x, TimedX)
+        refused = [t for t, status in x.times if status == 429]
+        assert refused, "the platform never pushed back"
+        # after a 429 nothing is sent before the reset the answer named (whole seconds)
+        first = refused[0]
+        later = [t for t, _ in x.times if t > first]
+        assert later and min(later) >= int(first) + 1 - 0.05
