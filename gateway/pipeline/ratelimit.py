@@ -5,7 +5,7 @@ A ``RateLimit(scope, limit, per_s)`` becomes a bucket of ``limit`` tokens refill
 channel, ``recipient`` per (channel, customer digest), ``app`` per adapter. A send takes one
 token from every bucket that applies, or none (:meth:`SendBuckets.reserve` says how long to
 wait). The platform's own answer wins: a 429 / 130429 / 131056 / X reset header
-(``RateLimited.retry_after``) empties the buckets of that scope until then.
+(``RateLimited.retry_after``) holds the buckets of that scope until then.
 
 Buckets live in one process; with N gateway processes each keeps its own, so set the limits
 per process (``EgressSettings.rate_limits``) when one account is sent from N replicas.
