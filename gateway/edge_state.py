@@ -8,8 +8,9 @@ the process. :class:`EdgeMarks` keeps, in a file next to the edge keys (``edge.s
 * per (tenant, device), the newest version of the edge's session with that device.
 
 Both advance after each committed batch (:meth:`EdgeMarks.advance`); a background task writes
-them — atomically (temporary file, fsync, rename, fsync of the folder), coalesced to at most one
-write per batch commit and off the ingest path. At startup they are loaded, so a database
+them — atomically (temporary file, fsync, rename, fsync of the folder), off the ingest path,
+coalesced: at most one write per batch commit and per :data:`WRITE_INTERVAL_S` (the fsyncs then
+stay well clear of Postgres' own). At startup they are loaded, so a database
 restored from a backup (or any older row) is recognised: a session below its mark is not used,
 the edge starts a new one (fresh prekey claim) at a version above the mark; a roster below its
 mark is refused (the tenant's webhooks get 503 until the admin publishes a roster at or above
@@ -21,9 +22,9 @@ an edited, truncated or foreign file is refused at startup with a clear error in
 trusted or silently reset. Several processes may share one file: each write merges (maximum)
 with what the file holds, under an exclusive ``flock`` of ``<state_path>.lock``.
 
-The marks trail the database by at most the last write (a crash right after a commit): a
-backup taken in that instant restores undetected the few states written since — everything
-older is caught.
+The marks trail the database by at most :data:`WRITE_INTERVAL_S` and one write (a crash right
+after a commit): a backup taken in that instant restores undetected the few states written
+since — everything older is caught.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = ["FORMAT", "EdgeMarks", "Marks", "check_stored", "write_atomically"]
 FORMAT = "unigate-edge-state/1"
 LABEL_STATE_MAC = b"unigate/v1/edge-state-mac"
 MAX_FILE_BYTES = 64 * 1024 * 1024
+WRITE_INTERVAL_S = 0.25  # the marks trail the database by at most this (plus one write)
 
 log = get_logger("unigate.edge_state")
 
@@ -93,6 +95,7 @@ class EdgeMarks:
         self._changed = False
         self._closing = False
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ startup
@@ -159,6 +162,7 @@ class EdgeMarks:
         if task is None:
             return
         self._closing = True
+        self._stopping.set()
         self._wake.set()
         await task
 
@@ -168,7 +172,7 @@ class EdgeMarks:
             self._wake.clear()
             if self._changed:
                 self._changed = False
-                snapshot = msgspec.json.decode(_sorted_json(self.marks), type=Marks)
+                snapshot = _sorted_json(self.marks)  # the loop's view, as of now
                 try:
                     await asyncio.to_thread(self._merge_and_write, snapshot)
                 except OSError as exc:  # keep serving; the next commit retries the write
@@ -178,9 +182,13 @@ class EdgeMarks:
                     self.writes += 1
             if self._closing:
                 return
+            with contextlib.suppress(TimeoutError):  # commits meanwhile join the next write
+                async with asyncio.timeout(WRITE_INTERVAL_S):
+                    await self._stopping.wait()
 
     # ------------------------------------------------------------------ the file
-    def _merge_and_write(self, snapshot: Marks) -> None:
+    def _merge_and_write(self, encoded: bytes) -> None:
+        snapshot = msgspec.json.decode(encoded, type=Marks)
         with self._locked():
             try:
                 on_disk = self._read()
