@@ -202,3 +202,24 @@ def test_example_config_loads_once_its_placeholders_are_filled(tmp_path: Path) -
     config = load_config(config_file, {})
     assert set(config.tenants["acme"].channels) == {"acme-whatsapp", "acme-telegram"}
     assert config.tenants["acme"].admin_key_bytes() == base64.b64decode(admin)
+
+
+def test_adapter_options_and_poll_interval_are_checked() -> None:
+    from adapters.x.adapter import XAdapter, XConfig
+    from gateway.api.context import adapter_config
+
+    with pytest.raises(ConfigError,
+                       match=r"'x' is not in adapters.enabled.*\$\.adapters\.options\.x"):
+        parse_config({"adapters": {"enabled": ["whatsapp"], "options": {"x": {}}}})
+    with pytest.raises(ConfigError, match=r"\$\.tenants\.acme\.channels\.acme-wa\.poll_interval_s"):
+        parse_config(with_channel(poll_interval_s=-1))
+    assert parse_config(with_channel()).tenants["acme"].channels["acme-wa"].poll_interval_s == 0
+    config = parse_config({"adapters": {"enabled": ["x"], "options": {"x": {
+        "api_base": "http://127.0.0.1:9", "poll_interval_s": 5.0}}}})
+    assert adapter_config(config, "x", XAdapter) == XConfig(api_base="http://127.0.0.1:9",
+                                                            poll_interval_s=5.0)
+    for bad, where in (({"poll_page_size": "many"}, r"\.x\.poll_page_size"),
+                       ({"no_such_option": 1}, r"\.x")):
+        config = parse_config({"adapters": {"enabled": ["x"], "options": {"x": bad}}})
+        with pytest.raises(ConfigError, match=rf"at `\$\.adapters\.options{where}`"):
+            adapter_config(config, "x", XAdapter)
