@@ -2,7 +2,8 @@
 
     POST /v1/rosters/{tenant}       publish {"version", "payload", "signature"}: accepted only
                                     if the tenant's admin key (config) signed it, it names this
-                                    edge, and its version is newer than every stored one (409)
+                                    edge, and its version is newer than every stored one and
+                                    not older than the edge's roster mark (409)
     GET  /v1/roster                 the newest stored roster of the caller's tenant (device token)
     GET  /v1/roster/{version}       one version (devices open history sealed under older ones)
 
@@ -20,7 +21,7 @@ from gateway.api.auth import decode_body, require_device
 from gateway.api.context import PIPELINE
 from gateway.app_keys import DATABASE
 from gateway.edge import StoredRoster
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.logging import get_logger
 from gateway.store import roster_versions, rosters
 from gateway.wire import RosterOut, WireError
@@ -40,13 +41,16 @@ def _json(value: object, status: int = 200) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     tenant = request.match_info["tenant"]
     body = decode_body(await request.read(), RosterOut)
-    book = request.config_dict[PIPELINE].rosters
+    pipeline = request.config_dict[PIPELINE]
+    book = pipeline.rosters
     if book.admin_key(tenant) is None:
         raise NotFound("no such tenant")
     try:
         roster = book.verify(tenant, StoredRoster(body.version, body.payload, body.signature))
     except WireError as exc:
         raise BadRequest(str(exc)) from None
+    if roster.version < pipeline.marks.roster_floor(tenant):  # after a database restore
+        raise Conflict("roster version is older than the newest this edge has sealed under")
     await rosters.publish_roster(request.config_dict[DATABASE], tenant, roster.version,
                                  body.payload, body.signature)
     log.info("roster_published", tenant_id=tenant, version=roster.version,

@@ -179,17 +179,18 @@ async def test_a_restored_older_roster_is_refused_after_a_restart(
     colleague = await gw.new_device(TENANT)
     try:
         assert await _publish(gw, 1, [agent, colleague]) == 201
-        assert await _publish(gw, 2, [agent]) == 201  # the colleague was removed
-        assert await gw.send_text(WA, PHONE, "under roster two") == 200
-        assert texts(await collect(agent, 1, quiet_s=0.2)) == ["under roster two"]
+        assert await _publish(gw, 2, [agent, colleague]) == 201
+        assert await _publish(gw, 3, [agent]) == 201  # the colleague was removed
+        assert await gw.send_text(WA, PHONE, "under roster three") == 200
+        assert texts(await collect(agent, 1, quiet_s=0.2)) == ["under roster three"]
     finally:
         await agent.close()
         await colleague.close()
         await gw.stop()
-    assert json.loads(state_path.read_text())["marks"]["rosters"] == {TENANT: 2}
+    assert json.loads(state_path.read_text())["marks"]["rosters"] == {TENANT: 3}
 
-    # a restore from before roster 2: the removed colleague would be back on the list
-    await _sql(db_url, ("DELETE FROM rosters WHERE version = 2", []))
+    # a restore from before rosters 2 and 3: the removed colleague would be back on the list
+    await _sql(db_url, ("DELETE FROM rosters WHERE version >= 2", []))
     gw = await LocalGateway.start(config=config, admin_keys=admin_keys)  # type: ignore[arg-type]
     agent, colleague = moved(agent, gw), moved(colleague, gw)
     try:
@@ -197,10 +198,12 @@ async def test_a_restored_older_roster_is_refused_after_a_restart(
         assert await gw.send_text(WA, PHONE, "refused") == 503  # the platform retries later
         (count,) = await _sql(db_url, ("SELECT count(*) FROM envelopes", []))
         assert count[0] == 1
-        # the admin publishes the current list again, at or above the mark: accepted
-        assert await _publish(gw, 2, [agent]) == 201
-        assert await gw.send_text(WA, PHONE, "roster two again") == 200
-        assert texts(await collect(agent, 1, quiet_s=0.2)) == ["roster two again"]
+        # the admin publishes the current list again: below the mark it is refused at once,
+        # at (or above) it accepted, and sealed under
+        assert await _publish(gw, 2, [agent]) == 409
+        assert await _publish(gw, 3, [agent]) == 201
+        assert await gw.send_text(WA, PHONE, "roster three again") == 200
+        assert texts(await collect(agent, 1, quiet_s=0.2)) == ["roster three again"]
         assert await collect(colleague, 0, quiet_s=0.3) == []
     finally:
         await agent.close()
