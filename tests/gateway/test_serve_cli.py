@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import serve_cli
 from gateway.cli import main
 from gateway.store.migrate import load_migrations
 
@@ -38,7 +39,10 @@ def test_a_bad_config_exits_2_naming_the_key(
 
 
 def test_serve_refuses_a_corrupted_edge_state_file_before_starting(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # keep the test session's logging setup (serve configures caching loggers on stderr)
+    monkeypatch.setattr(serve_cli, "configure", lambda *_args, **_kwargs: None)
     keys = "\n".join(f'{name} = "{base64.b64encode(secrets.token_bytes(32)).decode()}"'
                      for name in ("identity_key", "storage_key", "blind_index_key"))
     state = tmp_path / "edge-state.json"
