@@ -15,7 +15,11 @@ from gateway.store.migrate import load_migrations
 
 
 def test_migrate_on_embedded_postgres_applies_then_reports(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # keep the test session's logging setup (configure() on the captured stderr would leave
+    # every later test logging to a closed file)
+    monkeypatch.setattr(serve_cli, "configure", lambda *_args, **_kwargs: None)
     config = tmp_path / "unigate.toml"
     config.write_text(f'[database]\ndata_dir = "{tmp_path / "pgdata"}"\n'
                       '[logging]\nformat = "json"\nlevel = "warning"\n')
