@@ -83,6 +83,8 @@ async def post_message(request: web.Request) -> web.Response:
     target = await outbound.target_of(db, claims.tenant, conversation_id)
     if target is None:
         raise NotFound("no such conversation")
+    if await outbound.envelope_exists(db, claims.tenant, envelope_id):
+        raise Conflict("envelope_id is already used in this tenant")
     row, created = await outbox.enqueue(
         db, tenant_id=claims.tenant, device_id=device.device_id, idempotency_key=key,
         conversation_id=conversation_id, channel_id=target.channel_id,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import asyncpg
 import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
@@ -398,7 +399,7 @@ class Egress:
                 if not await final():
                     raise _LeaseLost
                 if record is not None and roster is not None:
-                    await self._store_record(row, record, roster, used)
+                    await self._try_record(row, record, roster, used)
         except _LeaseLost:
             sessions.discard(used)
             log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
@@ -413,6 +414,21 @@ class Egress:
             log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
         await outbound.forget_reply(self.db, row)
         return True
+
+    async def _try_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
+                          used: list[SealingSet]) -> None:
+        """The record in a savepoint: if it cannot be stored, the row's final state still
+        commits (a send that happened must never be repeated for want of its record)."""
+        attempt: list[SealingSet] = []
+        try:
+            async with self.db.transaction():
+                await self._store_record(row, envelope, roster, attempt)
+        except asyncpg.PostgresError as exc:
+            self.pipeline.sessions.discard(attempt)
+            log.error("egress_record_failed", outbox_id=str(row.outbox_id),
+                      error=type(exc).__name__)
+            return
+        used.extend(attempt)
 
     async def _store_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
                             used: list[SealingSet]) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ConversationTarget",
     "MessageView",
     "defer",
+    "envelope_exists",
     "forget_reply",
     "get_message",
     "keep_reply",
@@ -82,6 +83,13 @@ WITH conv AS (
     UPDATE outbox SET recorded = true WHERE tenant_id = $1 AND outbox_id = $13
 )
 SELECT seq, pg_notify($14, $15) FROM stored"""
+# an envelope of the conversation that is not the record of a reply (a retried POST of a sent
+# reply finds its own record)
+ENVELOPE_EXISTS = """
+SELECT 1 FROM envelopes e
+WHERE e.tenant_id = $1 AND e.envelope_id = $2
+  AND NOT EXISTS (SELECT 1 FROM outbox o
+                  WHERE o.tenant_id = e.tenant_id AND o.envelope_id = e.envelope_id)"""
 LOCK_CONVERSATION = """
 SELECT next_seq FROM conversations WHERE tenant_id = $1 AND conversation_id = $2 FOR UPDATE"""
 
@@ -161,6 +169,12 @@ async def present_digests(db: Database, tenant_id: str, channel_id: str,
     """Which of ``digests`` (dedupe digests of status envelopes) are stored."""
     rows = await db.fetch(PRESENT, tenant_id, channel_id, list(digests))
     return {bytes(r["dedupe_digest"]) for r in rows}
+
+
+async def envelope_exists(db: Database, tenant_id: str, envelope_id: UUID) -> bool:
+    """Whether an envelope other than a reply's record has this id (a reply must bring a
+    fresh one)."""
+    return await db.fetchval(ENVELOPE_EXISTS, tenant_id, envelope_id) is not None
 
 
 async def lock_conversation(db: Database, tenant_id: str, conversation_id: UUID) -> int | None:

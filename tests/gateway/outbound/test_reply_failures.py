@@ -4,6 +4,8 @@ token fails clearly, and every failure reaches the devices as a failed status.""
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 import pytest
 
@@ -151,3 +153,19 @@ async def test_a_reply_sealed_for_another_conversation_does_not_open(db_url: str
         assert (done.state, done.error_code) == ("failed", "reply_unreadable")
         assert fakes.texts_received("x") == [] and fakes.texts_received("telegram") == []
         assert msgspec.json.encode(done)  # the failure is an ordinary answer
+
+
+async def test_a_reply_must_bring_a_fresh_envelope_id(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "telegram")
+        (inbound,) = await receive(agent, 1)
+        assert inbound.envelope is not None
+        stored = await gw.app[DATABASE].fetchval(
+            "SELECT envelope_id FROM envelopes WHERE conversation_id = $1",
+            uuid.UUID(inbound.conversation_id))
+        reused = msgspec.structs.replace(reply_to(inbound, "reused id"), id=str(stored))
+        with pytest.raises(RequestFailed) as conflict:
+            await send_reply(agent, inbound, reused)
+        assert conflict.value.status == 409
+        assert fakes.texts_received("telegram") == []
