@@ -54,39 +54,34 @@ from adapters.errors import (
     SendError,
     WindowClosed,
 )
-from crypto import CryptoError, open_sealed, open_state, seal_state
-from gateway.client.replies import reply_ad
 from gateway.edge import KIND_EDGE_SESSION
 from gateway.envelope import (
     Envelope,
     Sender,
-    decode_msgpack,
     encode_msgpack,
 )
 from gateway.logging import get_logger
 from gateway.pipeline.outcomes import (
-    KIND_REPLY,
     Outcome,
     failed_status,
     failure,
     platform_code,
-    row_record,
     seal_outcome,
 )
 from gateway.pipeline.policy import PolicyRefusal, check_reply
 from gateway.pipeline.ratelimit import SendBuckets
+from gateway.pipeline.reply_open import ReplyFailed, ReplyOpener
 from gateway.pipeline.runtime import Pipeline
 from gateway.pipeline.sealing import SealingSet
-from gateway.store import crypto_state, envelopes, outbound, outbox
+from gateway.store import envelopes, outbound, outbox
 from gateway.store.outbound import ConversationTarget
 from gateway.store.outbox import OutboxRow
-from gateway.wire import EDGE_DEVICE, Roster, sealing_ad
+from gateway.wire import Roster, sealing_ad
 
 __all__ = ["Egress", "EgressSettings"]
 
 log = get_logger("unigate.egress")
 
-NO_ROSTER_DELAY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +98,6 @@ class EgressSettings:
     rate_limits: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
 
 
-class _Failed(Exception):
-    """The row ends dead with this outcome."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-        super().__init__(outcome.code or "failed")
-
-
 class Egress:
     def __init__(self, pipeline: Pipeline, routes: dict[str, Any],
                  session: aiohttp.ClientSession, settings: EgressSettings | None = None,
@@ -125,6 +112,7 @@ class Egress:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.buckets = SendBuckets()
         self._storage = pipeline.config.edge.key_bytes("storage_key")
+        self.opener = ReplyOpener(pipeline, self._storage, self.owner)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -195,7 +183,7 @@ class Egress:
                 state="failed", code="unknown_channel", reason="channel is not configured"))
             return
         try:
-            envelope = await self._reply(row, route, target)
+            envelope = await self.opener.reply(row, route, target)
             if envelope is None:
                 return  # no roster yet: deferred
             decision = check_reply(route.adapter.capabilities, envelope,
@@ -205,7 +193,7 @@ class Egress:
             await self._finish_failed(row, None, Outcome(
                 state="failed", code=exc.code, reason=exc.reason, suggestion=exc.suggestion))
             return
-        except _Failed as exc:
+        except ReplyFailed as exc:
             await self._finish_failed(row, None, exc.outcome)
             return
         if decision.action == "drop":
@@ -275,76 +263,6 @@ class Egress:
         self.outcomes.labels(row.channel_id, "retry").inc()
         log.info("egress_retry", outbox_id=str(row.outbox_id), attempt=row.attempts,
                  error=type(exc).__name__, retry_after=round(delay, 3), state=status)
-
-    # ------------------------------------------------------------------ opening the reply
-    async def _reply(self, row: OutboxRow, route: Any,
-                     target: ConversationTarget) -> Envelope | None:
-        kept = await outbound.kept_reply(self.db, row)
-        if kept is not None:
-            plain, _ = open_state(kept, self._storage, 0, kind=KIND_REPLY,
-                                  record=row_record(row.tenant_id, row.outbox_id))
-        else:
-            opened = await self._open_sealed(row)
-            if opened is None:
-                return None
-            plain = opened
-        try:
-            envelope = decode_msgpack(plain)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise _Failed(Outcome(state="failed", code="bad_reply",
-                                  reason="reply is not an envelope")) from None
-        keys = self.pipeline.keys
-        if (envelope.tenant != row.tenant_id or envelope.direction != "out"
-                or envelope.id != str(row.envelope_id)
-                or envelope.channel.platform != route.platform
-                or envelope.channel.account_id != route.account.id
-                or keys.handle_digest(row.tenant_id, row.channel_id,
-                                      envelope.conversation.id) != target.handle_digest):
-            raise _Failed(Outcome(state="failed", code="bad_reply",
-                                  reason="reply does not match its conversation"))
-        return envelope
-
-    async def _open_sealed(self, row: OutboxRow) -> bytes | None:
-        roster = await self.pipeline.ingestor.roster(row.tenant_id)
-        if roster is None:
-            await outbound.defer(self.db, row, owner=self.owner, delay_s=NO_ROSTER_DELAY_S)
-            return None
-        identity = roster.identity_of(str(row.device_id))
-        if identity is None:
-            raise _Failed(Outcome(state="failed", code="device_not_on_roster",
-                                  reason="the sending device is not on the roster"))
-        sessions = self.pipeline.sessions
-        used: list[SealingSet] = []
-        ad = reply_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
-                      str(row.device_id), device_identity=identity,
-                      edge_identity=roster.edge_identity)
-        try:
-            async with self.db.transaction():
-                sealing = await sessions.prepare(self.db, roster)
-                used.append(sealing)
-                session = next((s for d, _, s in sealing.advanced()
-                                if d == str(row.device_id)), None)
-                if session is None:
-                    raise _Failed(Outcome(state="failed", code="reply_unreadable",
-                                          reason="the edge has no session with the device"))
-                try:
-                    plain = open_sealed(row.sealed, EDGE_DEVICE, session, ad,
-                                        expected=[EDGE_DEVICE])
-                except CryptoError:
-                    raise _Failed(Outcome(state="failed", code="reply_unreadable",
-                                          reason="the sealed reply does not open")) from None
-                kept = seal_state(plain, self._storage, 0, kind=KIND_REPLY,
-                                  record=row_record(row.tenant_id, row.outbox_id))
-                if not await outbound.keep_reply(self.db, row, owner=self.owner, sealed=kept):
-                    raise _Failed(Outcome(state="failed", code="lease_lost",
-                                          reason="lease lost"))
-                await crypto_state.write_states(self.db, row.tenant_id, KIND_EDGE_SESSION,
-                                                sealing.state_rows(self.pipeline.keys))
-        except BaseException:
-            sessions.discard(used)
-            raise
-        sessions.committed(used)
-        return plain
 
     # ------------------------------------------------------------------ finishing
     async def _finish_sent(self, row: OutboxRow, route: Any, envelope: Envelope,
