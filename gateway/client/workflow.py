@@ -26,7 +26,7 @@ import msgspec
 
 from crypto import DecodeError, MissingSessionError, PrekeyBundle, open_sealed, seal
 from gateway.client import DeviceClient
-from gateway.client.device import DeviceError, LocalDevice
+from gateway.client.device import MAX_EDGE_SESSIONS, DeviceError, LocalDevice
 from gateway.client.http import RequestFailed
 from gateway.wire import Roster, device_key
 from gateway.workflow_wire import (
@@ -83,6 +83,7 @@ class _PeerChannel:
                 raise MissingSessionError((self._peer,)) from None
             return sessions[0].decrypt(message, ad)
         sessions.insert(0, result.session)
+        del sessions[MAX_EDGE_SESSIONS:]
         return result.plaintext
 
 
