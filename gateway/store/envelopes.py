@@ -49,9 +49,8 @@ FROM unnest($2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::bytea[], $7::b
                                  pos)"""
 
 # Migration v3: session locks, dedupe claims, conversations and positions in one call.
-# Not on the ingest path yet: wired in (with store_batch), a batch took 4 round trips instead
-# of 10 but Postgres spent ~170 µs more CPU per envelope and the bench got ~17% slower
-# (BENCHMARKS.md, gateway section).
+# Not on the ingest path yet: wired in (with store_batch) a batch takes 4 round trips instead of
+# 10, but its A/B measurement is not conclusive yet (BENCHMARKS.md, gateway section).
 RESERVE_BATCH = """
 SELECT ord, conversation_id, seq, stream_pos
 FROM ingest_reserve($1, $2, $3, $4::text[], $5::bigint[], $6::text[], $7::bytea[],
