@@ -7,18 +7,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import structlog
 
-from gateway.logging import configure
 from gateway.sandbox import PLATFORMS, LocalGateway
 from tests.gateway.pipeline.support import collect, texts
+from tests.log_capture import capture_logs
 
 
 def _pg_dump() -> Path | None:
@@ -63,15 +61,8 @@ def _forms(secret: str) -> list[bytes]:
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything logged (structlog and stdlib, debug and up) while the test runs."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure("debug", "json", stream, cache=False)
-    yield stream
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with capture_logs("debug") as stream:
+        yield stream
 
 
 async def test_neither_the_database_nor_the_logs_hold_the_canary(

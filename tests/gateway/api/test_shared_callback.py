@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
 import pytest
-import structlog
 
 from adapters.sdk import Secret
 from gateway.app_keys import DATABASE
 from gateway.client import DeviceClient
 from gateway.config import ChannelConfig, Config
-from gateway.logging import configure
 from gateway.roster_admin import new_admin_key
 from gateway.sandbox import LocalGateway, sandbox_config
 from gateway.sandbox.traffic import merge_payloads, signed_webhook, text_payload
 from tests.gateway.pipeline.support import collect, stored_counts, texts
+from tests.log_capture import capture_logs
 
 ALPHA_NUMBER = "106540352242922"
 BETA_NUMBER = "106540352242999"
@@ -48,15 +46,8 @@ def _shared_app_config(db_url: str, admin: dict[str, object]) -> Config:
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure("debug", "json", stream, cache=False)
-    yield stream
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with capture_logs("debug") as stream:
+        yield stream
 
 
 @pytest.fixture

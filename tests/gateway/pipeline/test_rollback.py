@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import msgspec
 import pytest
-import structlog
 
 from gateway.config import Config, ConfigError
-from gateway.logging import configure
 from gateway.roster_admin import build_roster, new_admin_key, signed_roster
 from gateway.sandbox import LocalGateway
 from gateway.sandbox.local import sandbox_config
 from tests.gateway.pipeline.polling_support import moved
 from tests.gateway.pipeline.support import collect, texts
+from tests.log_capture import capture_logs
 
 TENANT = "demo"
 WA = "demo-whatsapp"
@@ -79,15 +77,8 @@ async def _publish(gw: LocalGateway, version: int, devices: list[object]) -> int
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything logged (structlog and stdlib, info and up) while the test runs."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure("info", "json", stream, cache=False)
-    yield stream
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with capture_logs("info") as stream:
+        yield stream
 
 
 async def test_a_restored_session_is_not_reused_after_a_restart(
