@@ -47,6 +47,9 @@ TEXT_COLUMNS = {
     "thread_members": {"tenant_id"},
     "conversation_notes": {"tenant_id"},
     "canned_responses": {"tenant_id"},
+    # v7: a bucket key is a scope and ids (channel id, adapter name, hex digest), checked by a
+    # pattern in the migration
+    "send_buckets": {"tenant_id", "bucket_key"},
 }
 
 TABLES = """
