@@ -29,16 +29,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.edge import KIND_EDGE_SESSION, EdgeKeys, RosterBook, StoredRoster
-from gateway.envelope import Envelope, dedupe_key, encode_msgpack
+from gateway.envelope import (
+    Envelope,
+    ReadMarker,
+    Status,
+    SystemEvent,
+    Typing,
+    dedupe_key,
+    encode_msgpack,
+)
 from gateway.errors import Unavailable
 from gateway.pipeline.sealing import EdgeSessions, SealingSet
 from gateway.store import conversations, crypto_state, envelopes, roster_versions
 from gateway.store.db import Database
 from gateway.wire import Roster, sealing_ad
 
-__all__ = ["IngestItem", "IngestResult", "Ingestor", "Pending", "prepare_items"]
+__all__ = [
+    "IngestItem",
+    "IngestResult",
+    "Ingestor",
+    "Pending",
+    "is_customer_message",
+    "prepare_items",
+]
 
 NO_ROSTER_RETRY_S = 30.0
+# what the platform or the brand's side reports, not something the customer said
+_NOT_FROM_CUSTOMER = (Status, Typing, ReadMarker, SystemEvent)
+
+
+def is_customer_message(env: Envelope) -> bool:
+    """Whether ``env`` is the customer's own message: it reopens a resolved or snoozed
+    conversation, restarts the platform's reply window and counts as unread. Statuses of our
+    sends, typing and read markers, platform system events and echoes of the brand's own sends
+    (another client of the page or number) are stored like any envelope but are none of that.
+    """
+    return (env.direction == "in" and not env.echo
+            and not isinstance(env.content, _NOT_FROM_CUSTOMER))
 
 
 @dataclass(slots=True)
@@ -51,6 +78,7 @@ class IngestItem:
     handle_digest: bytes
     dedupe_digest: bytes
     plaintext: bytes
+    customer_message: bool = True
 
     def __repr__(self) -> str:
         return f"IngestItem({self.channel_id}, {self.envelope_id})"
@@ -88,6 +116,7 @@ def prepare_items(keys: EdgeKeys, tenant: str, channel_id: str,
             handle_digest=keys.handle_digest(tenant, channel_id, env.conversation.id),
             dedupe_digest=keys.dedupe_digest(tenant, channel_id, dedupe_key(env)),
             plaintext=encode_msgpack(env),
+            customer_message=is_customer_message(env),
         )
         for env in parsed
     ]
@@ -151,7 +180,8 @@ class Ingestor:
             rows.append(envelopes.NewEnvelope(
                 conversation_id=conversation_id, seq=seq, envelope_id=item.envelope_id,
                 channel_id=item.channel_id, dedupe_digest=item.dedupe_digest,
-                sealed=sealing.seal(item.plaintext, ad), stream_pos=pos))
+                sealed=sealing.seal(item.plaintext, ad), stream_pos=pos,
+                customer_message=item.customer_message))
             item.plaintext = b""
             pending.stored += 1
             pending.last_pos = pos
@@ -189,11 +219,13 @@ class Ingestor:
                        ) -> dict[tuple[str, bytes], conversations.ConversationSlot]:
         """Create/lock the conversations and reserve their sequence numbers."""
         counts: dict[tuple[str, bytes], int] = {}
+        customer: dict[tuple[str, bytes], int] = {}
         handles: dict[tuple[str, bytes], str] = {}
         for _, item in fresh:
             conv = (item.channel_id, item.handle_digest)
             counts[conv] = counts.get(conv, 0) + 1
+            customer[conv] = customer.get(conv, 0) + item.customer_message
             handles[conv] = item.handle
-        wanted = [(c[0], c[1], self.keys.seal_handle(tenant, c[1], handles[c]), n)
+        wanted = [(c[0], c[1], self.keys.seal_handle(tenant, c[1], handles[c]), n, customer[c])
                   for c, n in sorted(counts.items())]
         return await conversations.reserve_sequences(self.db, tenant, wanted)

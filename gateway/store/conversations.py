@@ -6,6 +6,8 @@ creates missing conversations and hands out ``n`` consecutive sequence numbers p
 conversation by bumping ``next_seq``. The upsert holds the row lock until the transaction ends
 (one writer per conversation, across processes), and a rollback returns the numbers, so the
 sequence has no gaps. Rows are locked in (channel, digest) order, the order every writer uses.
+``last_inbound_at`` (where the platform's reply window starts) moves only for the customer's own
+messages, never for a status, a typing or read marker or an echo.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ __all__ = [
 RESERVE = """
 INSERT INTO conversations AS c
     (tenant_id, channel_id, handle_digest, handle_sealed, next_seq, last_inbound_at)
-SELECT $1, u.channel_id, u.digest, u.sealed, u.n + 1, now()
-FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::bigint[]) AS u (channel_id, digest, sealed, n)
+SELECT $1, u.channel_id, u.digest, u.sealed, u.n + 1, CASE WHEN u.m > 0 THEN now() END
+FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bigint[])
+    AS u (channel_id, digest, sealed, n, m)
 ORDER BY u.channel_id, u.digest
 ON CONFLICT (tenant_id, channel_id, handle_digest) DO UPDATE
 SET next_seq = c.next_seq + EXCLUDED.next_seq - 1, updated_at = now(),
-    last_inbound_at = now()
+    last_inbound_at = coalesce(EXCLUDED.last_inbound_at, c.last_inbound_at)
 RETURNING conversation_id, channel_id, handle_digest, next_seq"""
 
 SELECT_PAGE = """
@@ -71,14 +74,16 @@ class ConversationRow(msgspec.Struct, frozen=True, kw_only=True):
 
 async def reserve_sequences(
     db: Database, tenant_id: str,
-    wanted: Sequence[tuple[str, bytes, bytes, int]],
+    wanted: Sequence[tuple[str, bytes, bytes, int, int]],
 ) -> dict[tuple[str, bytes], ConversationSlot]:
-    """For each ``(channel_id, handle_digest, handle_sealed, count)`` (keys unique): the
+    """For each ``(channel_id, handle_digest, handle_sealed, count, customer_count)`` (keys
+    unique; ``customer_count`` of the ``count`` are the customer's own messages): the
     conversation (created if new, ``handle_sealed`` stored only then) and its first number."""
     if not wanted:
         return {}
     rows = await db.fetch(RESERVE, tenant_id, [w[0] for w in wanted], [w[1] for w in wanted],
-                          [w[2] for w in wanted], [w[3] for w in wanted])
+                          [w[2] for w in wanted], [w[3] for w in wanted],
+                          [w[4] for w in wanted])
     counts = {(w[0], w[1]): w[3] for w in wanted}
     slots = {}
     for row in rows:

@@ -41,16 +41,19 @@ NEXT_POSITIONS = "SELECT nextval('envelope_stream_pos') AS pos FROM generate_ser
 
 INSERT_ENVELOPES = """
 INSERT INTO envelopes (tenant_id, conversation_id, seq, envelope_id, channel_id, direction,
-                       dedupe_digest, sealed, stream_pos, roster_version, recipients)
+                       dedupe_digest, sealed, stream_pos, roster_version, recipients,
+                       customer_message)
 SELECT $1, u.conversation_id, u.seq, u.envelope_id, u.channel_id, 'in', u.digest, u.sealed,
-       u.pos, $8, $9
+       u.pos, $8, $9, u.customer
 FROM unnest($2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::bytea[], $7::bytea[],
-            $10::bigint[]) AS u (conversation_id, seq, envelope_id, channel_id, digest, sealed,
-                                 pos)"""
+            $10::bigint[], $11::boolean[]) AS u (conversation_id, seq, envelope_id, channel_id,
+                                                 digest, sealed, pos, customer)"""
 
 # Migration v3: session locks, dedupe claims, conversations and positions in one call.
 # Not on the ingest path yet: wired in (with store_batch) a batch takes 4 round trips instead of
-# 10, but its A/B measurement is not conclusive yet (BENCHMARKS.md, gateway section).
+# 10, but its A/B measurement is not conclusive yet (BENCHMARKS.md, gateway section). Before it
+# is wired in, v3's function must learn what reserve_sequences knows: only the customer's own
+# messages move last_inbound_at (it still stamps every new item).
 RESERVE_BATCH = """
 SELECT ord, conversation_id, seq, stream_pos
 FROM ingest_reserve($1, $2, $3, $4::text[], $5::bigint[], $6::text[], $7::bytea[],
@@ -61,12 +64,13 @@ FROM ingest_reserve($1, $2, $3, $4::text[], $5::bigint[], $6::text[], $7::bytea[
 STORE_BATCH = """
 WITH stored AS (
     INSERT INTO envelopes (tenant_id, conversation_id, seq, envelope_id, channel_id, direction,
-                           dedupe_digest, sealed, stream_pos, roster_version, recipients)
+                           dedupe_digest, sealed, stream_pos, roster_version, recipients,
+                           customer_message)
     SELECT $1, u.conversation_id, u.seq, u.envelope_id, u.channel_id, 'in', u.digest, u.sealed,
-           u.pos, $8, $9
+           u.pos, $8, $9, u.customer
     FROM unnest($2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::bytea[], $7::bytea[],
-                $10::bigint[]) AS u (conversation_id, seq, envelope_id, channel_id, digest, sealed,
-                                     pos)
+                $10::bigint[], $17::boolean[]) AS u (conversation_id, seq, envelope_id,
+                                                     channel_id, digest, sealed, pos, customer)
 ), states AS (
     INSERT INTO crypto_states (tenant_id, kind, record_id, version, sealed)
     SELECT $1, $11, s.record_id, s.version, s.sealed
@@ -103,6 +107,7 @@ class NewEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     dedupe_digest: bytes
     sealed: bytes
     stream_pos: int
+    customer_message: bool = True  # see gateway.pipeline.ingest.is_customer_message
 
     def __repr__(self) -> str:
         return f"NewEnvelope({self.conversation_id}, seq={self.seq}, pos={self.stream_pos})"
@@ -148,6 +153,7 @@ async def insert_envelopes(db: Database, tenant_id: str, rows: Sequence[NewEnvel
         [UUID(r.envelope_id) for r in rows], [r.channel_id for r in rows],
         [r.dedupe_digest for r in rows], [r.sealed for r in rows],
         roster_version, list(recipients), [r.stream_pos for r in rows],
+        [r.customer_message for r in rows],
     )
 
 
@@ -197,7 +203,7 @@ async def store_batch(db: Database, tenant_id: str, rows: Sequence[NewEnvelope],
         [r.dedupe_digest for r in rows], [r.sealed for r in rows],
         roster_version, list(recipients), [r.stream_pos for r in rows],
         kind, [s[0] for s in states], [s[1] for s in states], [s[2] for s in states],
-        NOTIFY_CHANNEL, notify,
+        NOTIFY_CHANNEL, notify, [r.customer_message for r in rows],
     )
 
 

@@ -256,3 +256,71 @@ async def test_inbox_views_filter_by_status_assignee_and_label(
         assert refused.value.status == 400
     # another tenant's inbox holds none of these
     assert (await outsider.inbox()).conversations == []
+
+
+def _whatsapp_status(gateway: LocalGateway, customer: str, status: str) -> dict:
+    account = gateway.channels["demo-whatsapp"].account_id
+    return {"object": "whatsapp_business_account", "entry": [{
+        "id": "100000000000001", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": account},
+            "statuses": [{"id": f"wamid.status-{uuid.uuid4().hex}", "status": status,
+                          "timestamp": str(int(time.time())), "recipient_id": customer}],
+        }}]}]}
+
+
+def _messenger_events(gateway: LocalGateway, customer: str) -> dict:
+    page = gateway.channels["demo-messenger"].account_id
+    ms = int(time.time() * 1000)
+    return {"object": "page", "entry": [{"id": page, "time": ms, "messaging": [
+        # the page answered from another client (Page inbox): an echo of the brand's send
+        {"sender": {"id": page}, "recipient": {"id": customer}, "timestamp": ms,
+         "message": {"mid": f"m_echo-{uuid.uuid4().hex}", "is_echo": True, "text": "hi"}},
+        {"sender": {"id": customer}, "recipient": {"id": page}, "timestamp": ms,
+         "read": {"watermark": ms}},
+        {"sender": {"id": customer}, "recipient": {"id": page}, "timestamp": ms,
+         "delivery": {"mids": [f"m_out-{uuid.uuid4().hex}"], "watermark": ms}},
+    ]}]}
+
+
+async def _window_state(gateway: LocalGateway, conversation: str) -> tuple:
+    return tuple(await gateway.app[DATABASE].fetchrow(
+        "SELECT status, last_inbound_at, first_customer_at FROM conversations"
+        " WHERE tenant_id = 'demo' AND conversation_id = $1", uuid.UUID(conversation)))
+
+
+@pytest.mark.parametrize("channel", ["demo-whatsapp", "demo-messenger"])
+async def test_statuses_echoes_and_read_markers_are_not_customer_messages(
+        gateway: LocalGateway, agents: tuple[DeviceClient, DeviceClient],
+        flow: Workflow, channel: str) -> None:
+    customer = "15550001009" if channel == "demo-whatsapp" else "6009"
+    conversation = await new_conversation(gateway, agents[0], channel, customer)
+    await flow.update(conversation, status="resolved")
+    before = await flow.state(conversation)
+    window = await _window_state(gateway, conversation)
+    db = gateway.app[DATABASE]
+    if channel == "demo-whatsapp":
+        for status in ("sent", "delivered", "read"):
+            code, _ = await gateway.post_webhook(channel, _whatsapp_status(gateway, customer,
+                                                                           status))
+            assert code == 200
+        expected_events = 3
+    else:
+        code, _ = await gateway.post_webhook(channel, _messenger_events(gateway, customer))
+        assert code == 200
+        expected_events = 3
+    # stored in the conversation (devices see them), but none is the customer's message
+    assert await db.fetchval(
+        "SELECT count(*) FILTER (WHERE NOT customer_message) FROM envelopes"
+        " WHERE tenant_id = 'demo' AND conversation_id = $1",
+        uuid.UUID(conversation)) == expected_events
+    after = await flow.state(conversation)
+    assert after.status == "resolved"  # not reopened
+    assert after.unread == before.unread
+    assert after.last_customer_at_ms == before.last_customer_at_ms
+    assert after.window_expires_at_ms == before.window_expires_at_ms  # window not restarted
+    assert await _window_state(gateway, conversation) == window
+    # the customer's own message still reopens and restarts the window
+    assert await gateway.send_text(channel, customer, "are you there?") == 200
+    reopened = await _window_state(gateway, conversation)
+    assert reopened[0] == "open" and reopened[1] > window[1]
