@@ -84,6 +84,13 @@ class Conflict(GatewayError):
     default_reason = "conflict"
 
 
+class RosterChanged(Conflict):
+    """Sealed for a roster that is no longer the newest: seal again for the newest one."""
+
+    code = "roster_changed"
+    default_reason = "the roster changed; seal again for the newest roster"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     code = "payload_too_large"

@@ -53,6 +53,7 @@ __all__ = [
     "decode_frame",
     "device_key",
     "encode_frame",
+    "reply_ad",
     "sealing_ad",
     "sign_roster",
     "verify_roster",
@@ -170,6 +171,21 @@ def sealing_ad(tenant: str, conversation_id: str, envelope_id: str, seq: int,
     )
 
 
+def reply_ad(tenant: str, conversation_id: str, envelope_id: str, device_id: str, *,
+             device_identity: bytes, edge_identity: bytes) -> bytes:
+    """Associated data of a reply sealed by ``device_id`` (for the edge, which sends it, and
+    the device's colleagues on the roster, who open the same bytes)."""
+    return associated_data(
+        tenant=tenant.encode(),
+        conversation=uuid.UUID(conversation_id).bytes,
+        envelope=uuid.UUID(envelope_id).bytes,
+        sender_device=device_key(device_id),
+        recipient_device=EDGE_DEVICE,
+        sender_identity=device_identity,
+        recipient_identity=edge_identity,
+    )
+
+
 # --------------------------------------------------------------------------- WebSocket frames
 class _Frame(msgspec.Struct, tag_field="t", frozen=True, kw_only=True):
     pass
@@ -205,6 +221,7 @@ class EnvelopeFrame(_Frame, tag="env", frozen=True):
     channel_id: str
     roster_version: int
     sealed: bytes
+    author: str | None = None  # the device that sealed it (a colleague's reply); None: the edge
 
 
 class Ack(_Frame, tag="ack", frozen=True):
@@ -300,6 +317,7 @@ class HistoryItem(_Body, frozen=True):
     channel_id: str
     roster_version: int
     sealed: bytes
+    author: str | None = None  # as in EnvelopeFrame
 
 
 class HistoryPage(_Body, frozen=True, kw_only=True):

@@ -79,7 +79,9 @@ async def history(request: web.Request) -> web.Response:
     rows = await envelopes.history_page(db, claims.tenant, conversation_id, after, limit)
     items = [HistoryItem(seq=r.seq, pos=r.stream_pos, envelope_id=str(r.envelope_id),
                          channel_id=r.channel_id, roster_version=r.roster_version,
-                         sealed=r.sealed) for r in rows]
+                         sealed=r.sealed,
+                         author=str(r.author_device) if r.author_device else None)
+             for r in rows]
     return _json(HistoryPage(conversation_id=str(conversation_id), items=items,
                              next_after_seq=items[-1].seq if len(items) == limit else None))
 

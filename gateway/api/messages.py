@@ -4,11 +4,18 @@
          ReplyIn {envelope_id, roster_version, sealed}  -> 202 MessageOut (200 for a repeat)
     GET  /v1/conversations/{id}/messages/{message_id}   -> MessageOut
 
-``sealed`` is the reply envelope sealed by the device for the edge alone
-(``gateway.client.replies.seal_reply``). The outbox row is keyed by (tenant, device,
-Idempotency-Key): a retried POST answers the first row and never sends twice; the same key
-with other bytes is 409. ``delivery`` folds the platform's status webhooks for the sent
-message (sent → delivered → read, never backwards) with the row's own state.
+``sealed`` is the reply envelope sealed by the device for the edge and every other device of
+the newest roster (``gateway.client.replies.seal_reply``); ``roster_version`` names that
+roster. In one transaction the gateway queues the outbox row and stores the sealed bytes in the
+conversation (next seq, direction out, author = the device, recipients = its colleagues), so
+colleagues see the reply when it is queued, before it is sent. A reply sealed for an older
+roster is 409 ``roster_changed`` (seal again); one that leaves out a colleague, names a device
+that is not on the roster, or is not sealed to the edge is 400.
+
+The outbox row is keyed by (tenant, device, Idempotency-Key): a retried POST answers the first
+row and never sends twice (nor stores a second copy); the same key with other bytes is 409.
+``delivery`` folds the platform's status webhooks for the sent message (sent → delivered →
+read, never backwards) with the row's own state.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ from gateway.api.auth import decode_body, require_device
 from gateway.api.context import CHANNELS, HTTP_SESSION, PIPELINE
 from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.client.replies import DELIVERY_RANK, IDEMPOTENCY_HEADER, MessageOut
-from gateway.errors import BadRequest, Conflict, NotFound
+from gateway.edge import KIND_EDGE_SESSION
+from gateway.errors import BadRequest, Conflict, NotFound, RosterChanged
 from gateway.pipeline.egress import Egress, EgressSettings
 from gateway.pipeline.outcomes import open_outcome
-from gateway.store import outbound, outbox
+from gateway.pipeline.runtime import Pipeline
+from gateway.store import crypto_state, envelopes, outbound, outbox
 from gateway.store.db import Database
-from gateway.wire import EDGE_DEVICE
+from gateway.store.devices import DeviceRow
+from gateway.wire import EDGE_DEVICE, device_key
 
 __all__ = ["EGRESS", "EGRESS_SETTINGS", "ReplyIn", "egress_context", "setup"]
 
@@ -77,18 +87,24 @@ async def post_message(request: web.Request) -> web.Response:
         recipients = sealed_recipients(reply.sealed)
     except CryptoError:
         raise BadRequest("sealed reply does not decode") from None
-    if recipients != [EDGE_DEVICE]:
-        raise BadRequest("a reply is sealed to the edge alone")
+    if EDGE_DEVICE not in recipients:
+        raise BadRequest("a reply is sealed to the edge (and the author's colleagues)")
     db = request.config_dict[DATABASE]
+    pipeline = request.config_dict[PIPELINE]
     target = await outbound.target_of(db, claims.tenant, conversation_id)
     if target is None:
         raise NotFound("no such conversation")
     if await outbound.envelope_exists(db, claims.tenant, envelope_id):
         raise Conflict("envelope_id is already used in this tenant")
-    row, created = await outbox.enqueue(
-        db, tenant_id=claims.tenant, device_id=device.device_id, idempotency_key=key,
-        conversation_id=conversation_id, channel_id=target.channel_id,
-        envelope_id=envelope_id, sealed=reply.sealed)
+    async with db.transaction():
+        row, created = await outbox.enqueue(
+            db, tenant_id=claims.tenant, device_id=device.device_id, idempotency_key=key,
+            conversation_id=conversation_id, channel_id=target.channel_id,
+            envelope_id=envelope_id, sealed=reply.sealed)
+        copied = created and await _store_copy(pipeline, device, target, reply,
+                                               envelope_id=envelope_id, recipients=recipients)
+    if copied:
+        pipeline.hub.wake([claims.tenant])
     if created:
         request.config_dict[EGRESS].wake()
     view = await outbound.get_message(db, claims.tenant, conversation_id, row.outbox_id)
@@ -111,6 +127,36 @@ async def get_message(request: web.Request) -> web.Response:
     if view is None:
         raise NotFound("no such message")
     return _json(await _message_out(request, claims.tenant, view))
+
+
+async def _store_copy(pipeline: Pipeline, device: DeviceRow, target: outbound.ConversationTarget,
+                      reply: ReplyIn, *, envelope_id: uuid.UUID,
+                      recipients: list[bytes]) -> bool:
+    """Check the reply's recipients against the newest roster and store the device's sealed
+    copy for its colleagues (inside the queuing transaction); False when it has none."""
+    db, tenant = pipeline.db, device.tenant_id
+    roster = await pipeline.ingestor.roster(tenant)
+    if roster is None or reply.roster_version != roster.version:
+        raise RosterChanged()
+    me = device_key(device.device_id)
+    on_roster = set(roster.device_keys())
+    if me not in on_roster:
+        raise BadRequest("the sending device is not on the roster")
+    if len(set(recipients)) != len(recipients) or set(recipients) != (
+            on_roster - {me}) | {EDGE_DEVICE}:
+        raise BadRequest("a reply is sealed to the edge and every other device on the roster")
+    colleagues = sorted(uuid.UUID(bytes=k) for k in on_roster - {me})
+    if not colleagues:
+        return False
+    # the colleagues' edge sessions, then the conversation: the order every writer takes them
+    await crypto_state.lock_states(db, tenant, KIND_EDGE_SESSION, sorted(map(str, colleagues)))
+    await outbound.lock_conversation(db, tenant, target.conversation_id)
+    (pos,) = await envelopes.next_stream_positions(db, 1)
+    await outbound.store_copy(db, tenant, target.conversation_id, envelope_id=envelope_id,
+                              channel_id=target.channel_id, author=device.device_id,
+                              sealed=reply.sealed, stream_pos=pos,
+                              roster_version=roster.version, recipients=colleagues)
+    return True
 
 
 async def _message_out(request: web.Request, tenant: str,

@@ -107,7 +107,8 @@ async def _send_loop(ws: web.WebSocketResponse, pipeline: Pipeline, device: Devi
                 await ws.send_bytes(encode_frame(EnvelopeFrame(
                     pos=row.stream_pos, conversation_id=str(row.conversation_id), seq=row.seq,
                     envelope_id=str(row.envelope_id), channel_id=row.channel_id,
-                    roster_version=row.roster_version, sealed=row.sealed)))
+                    roster_version=row.roster_version, sealed=row.sealed,
+                    author=str(row.author_device) if row.author_device else None)))
                 state.in_flight.append((row.stream_pos, row.conversation_id, row.seq))
                 state.sent_pos = row.stream_pos
             pipeline.metrics.frames.inc(len(rows))

@@ -92,9 +92,11 @@ class DeviceClient:
         return await self.http.history(conversation_id, after_seq, limit)
 
     async def open_history(self, page: HistoryPage) -> list[Envelope]:
-        """Open every item of a history page (fetching the rosters they name)."""
+        """Open every item of a history page (fetching the rosters they name). This device's
+        own replies are left out: it is not a recipient of what it sealed (it keeps them)."""
         items = [Sealed(i.pos, page.conversation_id, i.seq, i.envelope_id, i.channel_id,
-                        i.roster_version, i.sealed) for i in page.items]
+                        i.roster_version, i.sealed, i.author) for i in page.items
+                 if i.author is None or i.author != self.device.device_id]
         for version in self.device.unknown_rosters(items):
             await self.http.roster(version)
         return [self.device.open(item) for item in items]

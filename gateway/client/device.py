@@ -11,6 +11,12 @@ opened with it, and what it has already processed.
 3. ``crypto.open_sealed`` opens it through the edge's pairwise session (a prekey message from
    the roster's edge identity opens a new one);
 4. the sealed recipient list (authenticated by the open) must be a subset of that roster.
+
+A colleague's reply (``Sealed.author`` set) was sealed by that device, not the edge, when it
+was queued: it opens through this device's pairwise session with the author (a prekey message
+from the author's roster identity opens a new one), under :func:`gateway.wire.reply_ad`, and
+its recipient list must be exactly the edge plus every device of the roster but the author. A
+device is not a recipient of its own replies (it keeps what it wrote).
 """
 
 from __future__ import annotations
@@ -21,21 +27,23 @@ from dataclasses import dataclass
 
 import msgspec
 
-from crypto import CryptoError, DecodeError, Device, MissingSessionError, Session, open_sealed
+from crypto import DecodeError, Device, MissingSessionError, Session, open_sealed
 from crypto.seal import sealed_recipients
 from gateway.envelope import Envelope, decode_msgpack
 from gateway.wire import (
+    EDGE_DEVICE,
     DeviceRegistration,
     Roster,
     SignedPrekeyIn,
     WireError,
     auth_message,
     device_key,
+    reply_ad,
     sealing_ad,
     verify_roster,
 )
 
-__all__ = ["DeviceError", "LocalDevice", "Sealed"]
+__all__ = ["DeviceError", "LocalDevice", "PairChannel", "Sealed"]
 
 MAX_EDGE_SESSIONS = 8  # sessions kept per edge identity (the newest first)
 
@@ -73,32 +81,38 @@ class Sealed:
     channel_id: str
     roster_version: int
     sealed: bytes
+    author: str | None = None  # the colleague device that sealed it; None: the edge
 
     def __repr__(self) -> str:
         return f"Sealed(pos={self.pos}, conversation={self.conversation_id}, seq={self.seq})"
 
 
-class _EdgeChannel:
-    """``crypto.seal.PairwiseSession`` over the device's sessions with one edge identity."""
+class PairChannel:
+    """``crypto.seal.PairwiseSession`` over this device's sessions with one peer identity
+    (the edge or a colleague device): it sends in the newest session, and opens with the
+    session a message belongs to or, for a prekey message from that identity, a new one."""
 
-    def __init__(self, device: LocalDevice, edge_identity: bytes) -> None:
+    def __init__(self, device: LocalDevice, peer_identity: bytes) -> None:
         self._device = device
-        self._edge = edge_identity
+        self._peer = peer_identity
 
     def encrypt(self, plaintext: bytes, ad: bytes) -> bytes:
-        raise CryptoError("devices do not seal to the edge through this channel")
+        sessions = self._device.sessions.get(self._peer)
+        if not sessions:
+            raise MissingSessionError((self._peer,))
+        return sessions[0].encrypt(plaintext, ad)
 
     def decrypt(self, message: bytes, ad: bytes) -> bytes:
-        sessions = self._device.sessions.setdefault(self._edge, [])
+        sessions = self._device.sessions.setdefault(self._peer, [])
         for session in sessions:
             if session.matches(message):
                 return session.decrypt(message, ad)
         try:
             result = self._device.crypto.create_inbound_session(
-                message, ad, expected_identity=self._edge)
-        except DecodeError:  # not a prekey message: a reply-era message of the active session
+                message, ad, expected_identity=self._peer)
+        except DecodeError:  # not a prekey message: one of the session we answer in
             if not sessions:
-                raise MissingSessionError((self._edge,)) from None
+                raise MissingSessionError((self._peer,)) from None
             return sessions[0].decrypt(message, ad)
         sessions.insert(0, result.session)
         del sessions[MAX_EDGE_SESSIONS:]
@@ -162,16 +176,36 @@ class LocalDevice:
             raise DeviceError("envelope names a roster this device has not verified")
         if roster.identity_of(self.device_id) != self.identity_key:
             raise DeviceError("this device is not on the roster the envelope was sealed for")
+        if item.author is not None:
+            return self._open_reply(item, roster, self.device_id, item.author)
         ad = sealing_ad(self.tenant, item.conversation_id, item.envelope_id, item.seq,
                         roster.edge_identity)
         me = device_key(self.device_id)
-        plaintext = open_sealed(item.sealed, me, _EdgeChannel(self, roster.edge_identity), ad)
+        plaintext = open_sealed(item.sealed, me, PairChannel(self, roster.edge_identity), ad)
         allowed = set(roster.device_keys())
         if not set(sealed_recipients(item.sealed)) <= allowed:
             raise DeviceError("envelope was sealed to a device that is not on the roster")
         envelope = decode_msgpack(plaintext)
         if envelope.tenant != self.tenant:
             raise DeviceError("envelope belongs to another tenant")
+        return envelope
+
+    def _open_reply(self, item: Sealed, roster: Roster, me: str, author: str) -> Envelope:
+        """A colleague's reply, sealed by its device to the edge and the rest of the roster."""
+        if author == me:
+            raise DeviceError("a device is not a recipient of its own replies")
+        identity = roster.identity_of(author)
+        if identity is None:
+            raise DeviceError("the reply's author is not on the roster it names")
+        ad = reply_ad(self.tenant, item.conversation_id, item.envelope_id, author,
+                      device_identity=identity, edge_identity=roster.edge_identity)
+        expected = {EDGE_DEVICE, *roster.device_keys()} - {device_key(author)}
+        plaintext = open_sealed(item.sealed, device_key(me), PairChannel(self, identity), ad,
+                                expected=expected)
+        envelope = decode_msgpack(plaintext)
+        if (envelope.tenant != self.tenant or envelope.direction != "out"
+                or envelope.id != item.envelope_id):
+            raise DeviceError("the reply does not match where it was delivered")
         return envelope
 
     # ------------------------------------------------------------------ persistence

@@ -1,36 +1,37 @@
-"""Replies from a device: seal an outbound envelope to the edge, POST it with an idempotency
-key, and follow what became of it.
+"""Replies from a device: seal an outbound envelope to the edge and to the device's colleagues,
+POST it with an idempotency key, and follow what became of it.
 
-* :func:`reply_ad` — the associated data of a reply: protocol version, the device's and the
-  edge's identities, tenant, conversation, the reply's envelope id, the sending device and the
-  edge as recipient. A reply moved to another conversation, tenant or envelope id, or claimed
-  by another device, does not open.
-* :func:`seal_reply` — ``crypto.seal`` to the single recipient ``b"edge"`` through the device's
-  newest pairwise session with the roster's edge identity (the session the edge opened; the
-  device answers in it, so the edge's ratchet turns). Colleagues' devices see the reply once
-  the edge has sent it: the edge seals its record of the sent reply (direction ``out``) into the
-  conversation like any envelope.
-* :class:`ReplyTracker` — folds what a device receives (the edge's record of a reply with its
-  platform message id, platform status envelopes, failure statuses) into one state per reply
-  that never goes back (``read`` is not followed by ``delivered``), whatever the order.
+* :func:`gateway.wire.reply_ad` — the associated data of a reply: protocol version, the
+  device's and the edge's identities, tenant, conversation, the reply's envelope id, the sending
+  device and the edge as recipient. A reply moved to another conversation, tenant or envelope
+  id, or claimed by another device, does not open.
+* :func:`seal_reply` — ``crypto.seal`` to ``b"edge"`` (through the device's newest pairwise
+  session with the roster's edge identity: the session the edge opened; the device answers in
+  it, so the edge's ratchet turns) **and** to every other device of the roster (device-to-device
+  sessions, :mod:`gateway.client.peers`). The gateway stores that copy in the conversation when
+  it queues the reply, so colleagues see the reply at once, as its author wrote it; the edge
+  opens its own key slot just before sending.
+* :class:`ReplyTracker` — folds what a device receives (a colleague's reply, the edge's
+  ``sent`` status naming the reply's envelope id and the platform message id, platform status
+  envelopes, failure statuses) into one state per reply that never goes back (``read`` is not
+  followed by ``delivered``), whatever the order.
 
 Imports: ``crypto``, ``gateway.envelope``, ``gateway.wire`` and the client (no server code).
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from crypto import seal
-from crypto.encoding import associated_data
-from gateway.client.device import DeviceError, LocalDevice
+from gateway.client.device import DeviceError, PairChannel
 from gateway.client.http import GatewayHTTP, RequestFailed
+from gateway.client.peers import colleagues, peer_channels
 from gateway.envelope import Envelope, Status, encode_msgpack
-from gateway.wire import EDGE_DEVICE, Roster, device_key
+from gateway.wire import EDGE_DEVICE, Roster, reply_ad
 
 __all__ = [
     "DELIVERY_RANK",
@@ -49,49 +50,24 @@ DELIVERY_RANK = {"queued": 0, "accepted": 1, "sent": 2, "delivered": 3, "read": 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def reply_ad(tenant: str, conversation_id: str, envelope_id: str, device_id: str, *,
-             device_identity: bytes, edge_identity: bytes) -> bytes:
-    """Associated data of a reply sealed by ``device_id`` for the edge."""
-    return associated_data(
-        tenant=tenant.encode(),
-        conversation=uuid.UUID(conversation_id).bytes,
-        envelope=uuid.UUID(envelope_id).bytes,
-        sender_device=device_key(device_id),
-        recipient_device=EDGE_DEVICE,
-        sender_identity=device_identity,
-        recipient_identity=edge_identity,
-    )
-
-
-class _ToEdge:
-    """``crypto.seal.PairwiseSession`` over the device's newest session with one edge."""
-
-    def __init__(self, device: LocalDevice, edge_identity: bytes) -> None:
-        sessions = device.sessions.get(edge_identity)
-        if not sessions:
-            raise DeviceError("no session with the edge yet (receive an envelope first)")
-        self._session = sessions[0]
-
-    def encrypt(self, plaintext: bytes, ad: bytes) -> bytes:
-        return self._session.encrypt(plaintext, ad)
-
-    def decrypt(self, message: bytes, ad: bytes) -> bytes:
-        raise DeviceError("a device does not open its own replies")
-
-
-def seal_reply(device: LocalDevice, roster: Roster, conversation_id: str,
-               envelope: Envelope) -> bytes:
-    """The sealed bytes to POST for ``envelope`` (direction ``out``, this device's tenant)."""
+async def seal_reply(http: GatewayHTTP, roster: Roster, conversation_id: str,
+                     envelope: Envelope) -> bytes:
+    """The sealed bytes to POST for ``envelope`` (direction ``out``, this device's tenant):
+    one body for the edge and every colleague on ``roster`` (the newest roster: the gateway
+    refuses a reply sealed for an older one)."""
+    device = http.device
     if device.device_id is None:
         raise DeviceError("device is not registered yet")
     if envelope.direction != "out" or envelope.tenant != device.tenant:
         raise DeviceError("a reply is an outbound envelope of this device's tenant")
-    if roster.identity_of(device.device_id) != device.identity_key:
-        raise DeviceError("this device is not on the roster")
+    peers = colleagues(http, roster)
+    if not device.sessions.get(roster.edge_identity):
+        raise DeviceError("no session with the edge yet (receive an envelope first)")
+    sessions: dict[bytes, PairChannel] = {EDGE_DEVICE: PairChannel(device, roster.edge_identity)}
+    sessions.update(await peer_channels(http, peers))
     ad = reply_ad(device.tenant, conversation_id, envelope.id, device.device_id,
                   device_identity=device.identity_key, edge_identity=roster.edge_identity)
-    return seal(encode_msgpack(envelope), [EDGE_DEVICE], ad,
-                sessions={EDGE_DEVICE: _ToEdge(device, roster.edge_identity)})
+    return seal(encode_msgpack(envelope), list(sessions), ad, sessions=sessions)
 
 
 class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,11 +88,22 @@ class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
 
 async def post_reply(http: GatewayHTTP, roster: Roster, conversation_id: str,
                      envelope: Envelope, idempotency_key: str) -> MessageOut:
-    """Seal ``envelope`` and POST it; repeat with the same key after any doubt (never sends
-    twice). The same key must carry the same sealed bytes: keep them (``envelope.id`` too)."""
-    sealed = seal_reply(http.device, roster, conversation_id, envelope)
+    """Seal ``envelope`` and POST it; when the roster changed meanwhile (409
+    ``roster_changed``: nothing was queued), seal it again for the newest roster, once. After
+    a doubt about the outcome, POST the same sealed bytes again with the same key
+    (:func:`post_sealed`: never sends twice); the same key with other bytes is refused."""
+    sealed = await seal_reply(http, roster, conversation_id, envelope)
+    try:
+        return await post_sealed(http, conversation_id, envelope.id, sealed,
+                                 idempotency_key=idempotency_key,
+                                 roster_version=roster.version)
+    except RequestFailed as exc:
+        if exc.code != "roster_changed":
+            raise
+    newest = await http.roster()
+    sealed = await seal_reply(http, newest, conversation_id, envelope)
     return await post_sealed(http, conversation_id, envelope.id, sealed,
-                             idempotency_key=idempotency_key, roster_version=roster.version)
+                             idempotency_key=idempotency_key, roster_version=newest.version)
 
 
 async def post_sealed(http: GatewayHTTP, conversation_id: str, envelope_id: str, sealed: bytes,
@@ -173,16 +160,20 @@ class ReplyTracker:
         """Fold one received envelope in; the reply it concerns, if any."""
         content = envelope.content
         if envelope.direction == "out" and not isinstance(content, Status):
-            state = self.expect(envelope.id)
-            if envelope.platform_message_id:
-                state.platform_message_id = envelope.platform_message_id
-                self._by_platform_id[envelope.platform_message_id] = envelope.id
-                self._raise(state, "sent")
-                for early in self._early.pop(envelope.platform_message_id, []):
-                    self._apply(state, early)
-            return state
+            return self.expect(envelope.id)  # a colleague's reply, as it was queued
         if not isinstance(content, Status):
             return None
+        if envelope.direction == "out" and content.status == "sent" and content.correlation:
+            # the edge sent reply ``correlation``; the platform calls it ``target``
+            state = self.expect(content.correlation)
+            self._apply(state, content)
+            platform_id = envelope.platform_message_id
+            if platform_id:
+                state.platform_message_id = platform_id
+                self._by_platform_id[platform_id] = state.envelope_id
+                for early in self._early.pop(platform_id, []):
+                    self._apply(state, early)
+            return state
         target = self._by_platform_id.get(content.target)
         if target is None and (envelope.direction == "out" or content.target in self.replies):
             target = content.target  # the edge's failure status names the reply's envelope id

@@ -182,7 +182,7 @@ class DeviceStream:
 
     async def _open(self, frame: EnvelopeFrame) -> Received:
         item = Sealed(frame.pos, frame.conversation_id, frame.seq, frame.envelope_id,
-                      frame.channel_id, frame.roster_version, frame.sealed)
+                      frame.channel_id, frame.roster_version, frame.sealed, frame.author)
         try:
             if frame.roster_version not in self._device.rosters:
                 await self._http.roster(frame.roster_version)

@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from crypto import DecodeError, MissingSessionError, PrekeyBundle, open_sealed, seal
+from crypto import open_sealed, seal
 from gateway.client import DeviceClient
-from gateway.client.device import MAX_EDGE_SESSIONS, DeviceError, LocalDevice
+from gateway.client.device import DeviceError, PairChannel
 from gateway.client.http import RequestFailed
+from gateway.client.peers import colleagues, peer_channels
 from gateway.wire import Roster, device_key
 from gateway.workflow_wire import (
     CANNED_SCOPE,
@@ -55,36 +56,6 @@ T = TypeVar("T")
 
 _encode_plain = msgspec.msgpack.Encoder().encode
 _decode_plain = msgspec.msgpack.Decoder(NotePlain).decode
-
-
-class _PeerChannel:
-    """``crypto.seal.PairwiseSession`` over this device's sessions with one peer device."""
-
-    def __init__(self, device: LocalDevice, peer_identity: bytes) -> None:
-        self._device = device
-        self._peer = peer_identity
-
-    def encrypt(self, plaintext: bytes, ad: bytes) -> bytes:
-        sessions = self._device.sessions.get(self._peer)
-        if not sessions:
-            raise MissingSessionError((self._peer,))
-        return sessions[0].encrypt(plaintext, ad)
-
-    def decrypt(self, message: bytes, ad: bytes) -> bytes:
-        sessions = self._device.sessions.setdefault(self._peer, [])
-        for session in sessions:
-            if session.matches(message):
-                return session.decrypt(message, ad)
-        try:
-            result = self._device.crypto.create_inbound_session(
-                message, ad, expected_identity=self._peer)
-        except DecodeError:  # not a prekey message: one of the session we answer in
-            if not sessions:
-                raise MissingSessionError((self._peer,)) from None
-            return sessions[0].decrypt(message, ad)
-        sessions.insert(0, result.session)
-        del sessions[MAX_EDGE_SESSIONS:]
-        return result.plaintext
 
 
 class Workflow:
@@ -143,22 +114,11 @@ class Workflow:
                     roster: Roster) -> bytes:
         device = self.client.device
         me = self.client.device_id
-        peers = [d for d in roster.devices if d.device_id != me]
+        peers = colleagues(self.client.http, roster)
         if not peers:
             raise DeviceError("no other device on the roster to seal for")
-        for peer in peers:
-            if not device.sessions.get(peer.identity_key):
-                bundle = await self.client.http.claim_bundle(peer.device_id)
-                session = device.crypto.create_outbound_session(PrekeyBundle(
-                    identity_key=bundle.identity_key, signed_prekey_id=bundle.signed_prekey_id,
-                    signed_prekey=bundle.signed_prekey,
-                    signed_prekey_signature=bundle.signed_prekey_signature,
-                    one_time_prekey_id=bundle.one_time_prekey_id,
-                    one_time_prekey=bundle.one_time_prekey), expected_identity=peer.identity_key)
-                device.sessions[peer.identity_key] = [session]
+        sessions = await peer_channels(self.client.http, peers)
         ad = note_ad(device.tenant, scope, item_id, me, device.identity_key)
-        sessions = {device_key(p.device_id): _PeerChannel(device, p.identity_key)
-                    for p in peers}
         self._written[item_id] = plain
         return seal(_encode_plain(plain), list(sessions), ad, sessions=sessions)
 
@@ -176,7 +136,7 @@ class Workflow:
             raise DeviceError("the author is not on the roster the note names")
         expected = set(roster.device_keys()) - {device_key(author)}
         plaintext = open_sealed(sealed, device_key(self.client.device_id),
-                                _PeerChannel(device, identity),
+                                PairChannel(device, identity),
                                 note_ad(device.tenant, scope, item_id, author, identity),
                                 expected=expected)
         return _decode_plain(plaintext)

@@ -18,9 +18,10 @@ LOCKED`` + lease, :mod:`gateway.store.outbox`) and handles them concurrently:
    (``retry_after`` at least); ``WindowClosed``/``AuthExpired``/``Refused``/``Permanent`` and
    exhausted attempts end dead.
 5. **record** — the outcome is kept sealed on the row and the edge seals a record into the
-   conversation for every roster device: the reply as sent (direction ``out``, with its
-   platform message id) or a ``failed`` status naming the reply's envelope id, with the code,
-   reason and suggestion. Platform status webhooks then arrive as ordinary envelopes.
+   conversation for every roster device: a ``sent`` status (the platform message id as
+   ``target``) or a ``failed`` status with the code, reason and suggestion, both correlated to
+   the reply's envelope id (the reply itself is in the conversation since it was queued, as its
+   device sealed it). Platform status webhooks then arrive as ordinary envelopes.
 
 A process that dies mid-send leaves a lease that expires; another process takes the row over
 (at-least-once towards the platform, exactly once per successful lease holder).
@@ -40,7 +41,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
 from adapters.capabilities import RateLimit
@@ -57,7 +57,6 @@ from adapters.errors import (
 from gateway.edge import KIND_EDGE_SESSION
 from gateway.envelope import (
     Envelope,
-    Sender,
     encode_msgpack,
 )
 from gateway.logging import get_logger
@@ -67,6 +66,7 @@ from gateway.pipeline.outcomes import (
     failure,
     platform_code,
     seal_outcome,
+    sent_status,
 )
 from gateway.pipeline.policy import PolicyRefusal, check_reply
 from gateway.pipeline.ratelimit import SendBuckets
@@ -272,9 +272,7 @@ class Egress:
                   if platform_message_id else None)
         outcome = Outcome(state="sent", platform_message_id=platform_message_id)
         await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
-        sent = msgspec.structs.replace(
-            envelope, platform_message_id=platform_message_id,
-            sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000))
+        sent = sent_status(row, envelope, platform_message_id)
 
         async def complete() -> bool:
             return await outbox.complete(self.db, row, owner=self.owner,
@@ -357,10 +355,10 @@ class Egress:
         used.append(sealing)
         seq = await outbound.lock_conversation(self.db, row.tenant_id, row.conversation_id)
         (pos,) = await envelopes.next_stream_positions(self.db, 1)
-        ad = sealing_ad(row.tenant_id, str(row.conversation_id), str(row.envelope_id),
+        ad = sealing_ad(row.tenant_id, str(row.conversation_id), envelope.id,
                         seq or 0, self.pipeline.keys.identity_key)
         await outbound.store_record(
-            self.db, row, envelope_id=row.envelope_id,
+            self.db, row, envelope_id=uuid.UUID(envelope.id),
             sealed=sealing.seal(encode_msgpack(envelope), ad), stream_pos=pos,
             roster_version=sealing.roster_version, recipients=sealing.device_ids,
             kind=KIND_EDGE_SESSION, states=sealing.state_rows(self.pipeline.keys))

@@ -1,6 +1,9 @@
 """What becomes of a reply, as devices see it: the :class:`Outcome` kept sealed on its outbox
 row (storage key, ``kind "outbound-outcome"``), the failure codes an adapter error maps to,
-and the ``failed`` status envelope the edge seals into the conversation for a failed reply."""
+and the status envelope the edge seals into the conversation when a reply was sent
+(:func:`sent_status`) or failed (:func:`failed_status`). Both are new envelopes (their own id)
+whose ``correlation`` is the reply's envelope id: the reply itself is already in the
+conversation, as its device sealed it when it was queued."""
 
 from __future__ import annotations
 
@@ -12,11 +15,19 @@ import msgspec
 
 from adapters.errors import AuthExpired, Permanent, Refused, SendError, WindowClosed
 from crypto import open_state, seal_state
-from gateway.envelope import Channel, ConversationRef, Envelope, PlatformError, Sender, Status
+from gateway.envelope import (
+    Channel,
+    ConversationRef,
+    Envelope,
+    PlatformError,
+    Sender,
+    Status,
+    new_envelope_id,
+)
 from gateway.store.outbox import OutboxRow
 
 __all__ = ["KIND_OUTCOME", "KIND_REPLY", "Outcome", "failed_status", "failure",
-           "open_outcome", "platform_code", "row_record", "seal_outcome"]
+           "open_outcome", "platform_code", "row_record", "seal_outcome", "sent_status"]
 
 KIND_REPLY = "outbound-reply"
 KIND_OUTCOME = "outbound-outcome"
@@ -68,14 +79,28 @@ def failure(exc: SendError) -> Outcome:
                    platform_code=platform_code(exc))
 
 
+def sent_status(row: OutboxRow, reply: Envelope, platform_message_id: str | None) -> Envelope:
+    """The edge's record of a sent reply: a ``sent`` status about the platform's message id
+    (``target``; the reply's envelope id when the platform gave none), ``correlation`` the
+    reply's envelope id."""
+    return Envelope(
+        id=new_envelope_id(), tenant=row.tenant_id, channel=reply.channel,
+        conversation=ConversationRef(id=""), direction="out",
+        sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000),
+        platform_message_id=platform_message_id,
+        content=Status(status="sent", target=platform_message_id or str(row.envelope_id),
+                       correlation=str(row.envelope_id)))
+
+
 def failed_status(row: OutboxRow, route: Any, outcome: Outcome) -> Envelope:
     """The edge's record of a failed reply: a ``failed`` status naming the reply's envelope
     id (no customer handle: the conversation frames it)."""
     return Envelope(
-        id=str(row.envelope_id), tenant=row.tenant_id,
+        id=new_envelope_id(), tenant=row.tenant_id,
         channel=Channel(platform=route.platform, account_id=route.account.id),
         conversation=ConversationRef(id=""), direction="out",
         sender=Sender(id=str(row.device_id)), received_ts=int(time.time() * 1000),
         content=Status(status="failed", target=str(row.envelope_id),
+                       correlation=str(row.envelope_id),
                        error=PlatformError(code=outcome.code or "failed", title=outcome.reason,
                                            detail=outcome.suggestion)))

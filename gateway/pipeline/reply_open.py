@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 
 from crypto import CryptoError, open_sealed, open_state, seal_state
-from gateway.client.replies import reply_ad
 from gateway.edge import KIND_EDGE_SESSION
 from gateway.envelope import Envelope, decode_msgpack
 from gateway.pipeline.outcomes import KIND_REPLY, Outcome, row_record
@@ -24,7 +23,7 @@ from gateway.pipeline.sealing import SealingSet
 from gateway.store import crypto_state, outbound
 from gateway.store.outbound import ConversationTarget
 from gateway.store.outbox import OutboxRow
-from gateway.wire import EDGE_DEVICE
+from gateway.wire import EDGE_DEVICE, reply_ad
 
 __all__ = ["NO_ROSTER_DELAY_S", "ReplyFailed", "ReplyOpener"]
 
@@ -99,8 +98,9 @@ class ReplyOpener:
                 if session is None:
                     raise _failed("reply_unreadable", "the edge has no session with the device")
                 try:
-                    plain = open_sealed(row.sealed, EDGE_DEVICE, session, ad,
-                                        expected=[EDGE_DEVICE])
+                    # the recipient list (the edge and the author's colleagues) was checked
+                    # against the roster when the reply was queued
+                    plain = open_sealed(row.sealed, EDGE_DEVICE, session, ad)
                 except CryptoError:
                     raise _failed("reply_unreadable", "the sealed reply does not open") from None
                 kept = seal_state(plain, self._storage, 0, kind=KIND_REPLY,

@@ -83,14 +83,16 @@ SELECT pg_notify($15, $16)"""
 
 # A device's stream: the envelopes sealed to it, in stream order, after a position.
 STREAM_AFTER = """
-SELECT stream_pos, conversation_id, seq, envelope_id, channel_id, roster_version, sealed
+SELECT stream_pos, conversation_id, seq, envelope_id, channel_id, roster_version, sealed,
+       author_device
 FROM envelopes
 WHERE tenant_id = $1 AND stream_pos > $3 AND $2 = ANY (recipients)
 ORDER BY stream_pos
 LIMIT $4"""
 
 HISTORY_PAGE = """
-SELECT stream_pos, conversation_id, seq, envelope_id, channel_id, roster_version, sealed
+SELECT stream_pos, conversation_id, seq, envelope_id, channel_id, roster_version, sealed,
+       author_device
 FROM envelopes
 WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3
 ORDER BY seq
@@ -121,6 +123,7 @@ class EnvelopeRow(msgspec.Struct, frozen=True, kw_only=True):
     channel_id: str
     roster_version: int
     sealed: bytes
+    author_device: UUID | None = None  # a device's own sealed reply; None: sealed by the edge
 
     def __repr__(self) -> str:
         return f"EnvelopeRow({self.conversation_id}, seq={self.seq}, pos={self.stream_pos})"

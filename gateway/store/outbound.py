@@ -30,6 +30,7 @@ __all__ = [
     "lock_conversation",
     "present_digests",
     "set_outcome",
+    "store_copy",
     "store_record",
     "target_of",
 ]
@@ -83,6 +84,24 @@ WITH conv AS (
     UPDATE outbox SET recorded = true WHERE tenant_id = $1 AND outbox_id = $13
 )
 SELECT seq, pg_notify($14, $15) FROM stored"""
+# A device's own sealed reply, stored when it is queued so its colleagues see it (migration
+# v7): the next seq, one stream position, the device's sealed bytes (direction out, author set,
+# sealed to the colleagues), and the NOTIFY — one statement, in the caller's transaction, which
+# holds the edge session locks of those colleagues (stream positions per device commit in
+# order) and the conversation.
+STORE_COPY = """
+WITH conv AS (
+    UPDATE conversations SET next_seq = next_seq + 1, updated_at = now()
+    WHERE tenant_id = $1 AND conversation_id = $2
+    RETURNING next_seq - 1 AS seq
+), stored AS (
+    INSERT INTO envelopes (tenant_id, conversation_id, seq, envelope_id, channel_id, direction,
+                           dedupe_digest, sealed, stream_pos, roster_version, recipients,
+                           author_device, customer_message)
+    SELECT $1, $2, conv.seq, $3, $4, 'out', NULL, $5, $6, $7, $8, $9, false FROM conv
+    RETURNING seq
+)
+SELECT seq, pg_notify($10, $11) FROM stored"""
 # an envelope of the conversation that is not the record of a reply (a retried POST of a sent
 # reply finds its own record)
 ENVELOPE_EXISTS = """
@@ -193,4 +212,16 @@ async def store_record(db: Database, row: OutboxRow, *, envelope_id: UUID, seale
         stream_pos, roster_version, list(recipients), kind, [s[0] for s in states],
         [s[1] for s in states], [s[2] for s in states], row.outbox_id, NOTIFY_CHANNEL,
         f"{row.tenant_id}:{stream_pos}")
+    return seq
+
+
+async def store_copy(db: Database, tenant_id: str, conversation_id: UUID, *, envelope_id: UUID,
+                     channel_id: str, author: UUID, sealed: bytes, stream_pos: int,
+                     roster_version: int, recipients: Sequence[UUID]) -> int:
+    """Store ``author``'s sealed reply for ``recipients`` (its colleagues) in the
+    conversation (call inside a transaction that locked their edge sessions and the
+    conversation); its seq."""
+    seq: int = await db.fetchval(
+        STORE_COPY, tenant_id, conversation_id, envelope_id, channel_id, sealed, stream_pos,
+        roster_version, list(recipients), author, NOTIFY_CHANNEL, f"{tenant_id}:{stream_pos}")
     return seq

@@ -1,4 +1,5 @@
-"""The outbox: replies sealed to the edge, waiting to be sent to a platform.
+"""The outbox: replies sealed by devices (to the edge and their colleagues), waiting to be sent
+to a platform.
 
 Life of a row::
 

@@ -18,6 +18,7 @@ from adapters.testing.fake_graph import FakeGraphAPI
 from adapters.testing.fake_server import RateLimit
 from adapters.testing.fake_x import FakeXAPI
 from gateway.client.replies import ReplyTracker, get_reply
+from gateway.envelope import Status
 from gateway.pipeline.egress import EgressSettings
 from gateway.sandbox import LocalGateway
 from tests.gateway.outbound.support import (
@@ -36,6 +37,8 @@ from tests.gateway.outbound.support import (
 )
 
 pytestmark = pytest.mark.timeout(180)
+
+IN_FLIGHT_S = 0.05  # a platform call already made when a 429 comes back
 
 
 class TimedGraph(FakeGraphAPI):
@@ -171,8 +174,9 @@ async def test_a_status_before_the_send_returns_is_correlated(db_url: str) -> No
         done = await wait_state(agent, inbound.conversation_id, out.message_id)
         assert (done.state, done.delivery) == ("sent", "delivered")
         got = await receive(agent, 3)  # two statuses (one duplicate stored once), the record
-        kinds = [g.envelope.kind for g in got if g.envelope is not None]
-        assert kinds == ["status", "status", "text"]
+        kinds = [g.envelope.content.status for g in got  # type: ignore[union-attr]
+                 if g.envelope is not None and g.envelope.kind == "status"]
+        assert sorted(kinds) == ["delivered", "sent", "sent"]
         state = track(got, tracker).replies[reply.id]
         assert state.delivery == "delivered"
         assert state.platform_message_id == done.platform_message_id
@@ -199,10 +203,12 @@ async def test_two_gateways_drain_one_outbox_without_a_double_send(db_url: str) 
         first, second = egress(gw).sent, egress(other).sent
         assert first + second == count
         assert first > 0 and second > 0, (first, second)
-        # every roster device got each record once: the conversation's seq is gap-free
+        # every roster device got each reply's "sent" record once
         got = await receive(agent, count)
-        assert sorted(g.envelope.content.text for g in got  # type: ignore[union-attr]
-                      if g.envelope is not None) == sorted(texts)
+        records = [g.envelope.content for g in got
+                   if g.envelope is not None and isinstance(g.envelope.content, Status)]
+        assert [r.status for r in records] == ["sent"] * count
+        assert len({r.correlation for r in records}) == count
         assert FAST.poll_s > 0
 
 
@@ -227,7 +233,8 @@ async def test_x_rate_limit_reset_header_holds_the_account_until_then(db_url: st
         assert isinstance(x, TimedX)
         refused = [t for t, status in x.times if status == 429]
         assert refused, "the platform never pushed back"
-        # after a 429 nothing is sent before the reset the answer named (whole seconds)
+        # after a 429 nothing is sent before the reset the answer named (whole seconds); a
+        # call another send had already made when the 429 came back may land just after it
         first = refused[0]
-        later = [t for t, _ in x.times if t > first]
+        later = [t for t, _ in x.times if t > first + IN_FLIGHT_S]
         assert later and min(later) >= int(first) + 1 - 0.05

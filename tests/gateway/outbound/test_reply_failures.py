@@ -40,7 +40,7 @@ async def test_a_retried_post_sends_once(db_url: str) -> None:
         (inbound,) = await receive(agent, 1)
         reply = reply_to(inbound, "only once")
         roster = await agent.roster()
-        sealed = seal_reply(agent.device, roster, inbound.conversation_id, reply)
+        sealed = await seal_reply(agent.http, roster, inbound.conversation_id, reply)
         first = await post_sealed(agent.http, inbound.conversation_id, reply.id, sealed,
                                   idempotency_key="k-1", roster_version=roster.version)
         again = await post_sealed(agent.http, inbound.conversation_id, reply.id, sealed,
@@ -54,7 +54,7 @@ async def test_a_retried_post_sends_once(db_url: str) -> None:
         assert done.state == "sent"
         assert fakes.texts_received("telegram") == ["only once"]
         # the same key with other bytes is refused, a missing key too
-        other = seal_reply(agent.device, roster, inbound.conversation_id, reply)
+        other = await seal_reply(agent.http, roster, inbound.conversation_id, reply)
         with pytest.raises(RequestFailed) as conflict:
             await post_sealed(agent.http, inbound.conversation_id, reply.id, other,
                               idempotency_key="k-1", roster_version=roster.version)
@@ -146,7 +146,7 @@ async def test_a_reply_sealed_for_another_conversation_does_not_open(db_url: str
         first, second = await receive(agent, 2)
         reply = reply_to(first, "moved")
         roster = await agent.roster()
-        sealed = seal_reply(agent.device, roster, first.conversation_id, reply)
+        sealed = await seal_reply(agent.http, roster, first.conversation_id, reply)
         out = await post_sealed(agent.http, second.conversation_id, reply.id, sealed,
                                 idempotency_key="moved", roster_version=roster.version)
         done = await wait_state(agent, second.conversation_id, out.message_id)

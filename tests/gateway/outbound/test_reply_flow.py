@@ -1,6 +1,7 @@
 """A reply from a device goes out on each of the five channels through the fake platform APIs:
-the exact text arrives there, the edge's record reaches every roster device, and platform
-statuses flow back (also before the send's record, twice, and out of order)."""
+the exact text arrives there, colleagues open the device's own sealed copy (stored when the
+reply was queued) and the edge's ``sent`` record, and platform statuses flow back (also before
+the send's record, twice, and out of order)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import msgspec
 import pytest
 
 from gateway.app_keys import DATABASE
-from gateway.client.replies import get_reply
-from gateway.envelope import Template, TemplateComponent, TemplateParameter
+from gateway.client.replies import get_reply, post_sealed, seal_reply
+from gateway.envelope import Status, Template, TemplateComponent, TemplateParameter
 from tests.gateway.outbound.support import (
     TENANT,
     agents,
     customer_writes,
+    egress,
     outbound_gateway,
     receive,
     reply_to,
@@ -42,14 +44,51 @@ async def test_reply_reaches_the_platform_and_colleagues(db_url: str, platform: 
         assert done.state == "sent", done
         assert done.platform_message_id
         assert fakes.texts_received(platform) == [REPLY]
-        # the colleague sees the customer's message and the reply as sent, in order
-        seen = await receive(colleague, 2)
-        record = seen[1].envelope
-        assert record is not None and record.direction == "out"
+        # the colleague sees the customer's message, the reply as its author sealed it, and
+        # the edge's record that it was sent (with the platform's message id), in order
+        seen = await receive(colleague, 3)
+        copy, record = seen[1].envelope, seen[2].envelope
+        assert copy is not None and record is not None
         assert texts_of(seen) == ["hello", REPLY]
-        assert record.id == reply.id
+        assert (copy.id, copy.direction, copy.platform_message_id) == (reply.id, "out", None)
+        assert isinstance(record.content, Status) and record.direction == "out"
+        assert (record.content.status, record.content.correlation) == ("sent", reply.id)
         assert record.platform_message_id == done.platform_message_id
-        assert seen[1].seq == seen[0].seq + 1
+        assert [s.seq for s in seen] == [seen[0].seq, seen[0].seq + 1, seen[0].seq + 2]
+        state = track(seen).replies[reply.id]
+        assert (state.delivery, state.platform_message_id) == ("sent", done.platform_message_id)
+        # the author is not a recipient of its own copy: it receives the record only
+        (own,) = await receive(agent, 1)
+        assert own.envelope is not None and own.envelope.id == record.id
+
+
+async def test_colleagues_see_the_reply_before_it_is_sent(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        agent, first, second = await agents(gw, fakes, 3)
+        await customer_writes(gw, fakes, "messenger")
+        (inbound,) = await receive(agent, 1)
+        await egress(gw).stop()  # nothing is sent while the colleagues look
+        reply = reply_to(inbound, REPLY)
+        roster = await agent.roster()
+        sealed = await seal_reply(agent.http, roster, inbound.conversation_id, reply)
+        out = await post_sealed(agent.http, inbound.conversation_id, reply.id, sealed,
+                                idempotency_key="once", roster_version=roster.version)
+        assert (out.created, out.state) == (True, "queued")
+        # a retried POST (same key, same bytes) neither queues nor stores it again
+        again = await post_sealed(agent.http, inbound.conversation_id, reply.id, sealed,
+                                  idempotency_key="once", roster_version=roster.version)
+        assert (again.created, again.message_id) == (False, out.message_id)
+        for colleague in (first, second):
+            seen = await receive(colleague, 2)
+            assert texts_of(seen) == ["hello", REPLY]
+            assert seen[1].envelope is not None and seen[1].envelope.id == reply.id
+            assert track(seen).replies[reply.id].delivery == "queued"
+        assert fakes.texts_received("messenger") == []
+        history = await first.history(inbound.conversation_id)
+        assert [i.author for i in history.items] == [None, agent.device_id]
+        # the author's own copy is not for it: opening its history leaves the copy out
+        own = msgspec.structs.replace(history, items=history.items[1:])
+        assert await agent.open_history(own) == []
 
 
 async def test_whatsapp_statuses_flow_back_in_any_order(db_url: str) -> None:
@@ -77,7 +116,8 @@ async def test_whatsapp_statuses_flow_back_in_any_order(db_url: str) -> None:
         state = tracker.replies[reply.id]
         assert state.platform_message_id == done.platform_message_id
         assert state.delivery == "read"
-        assert sorted(state.seen) == ["delivered", "read", "sent"]
+        # the edge's own "sent" record, then the platform's statuses, each once
+        assert sorted(state.seen) == ["delivered", "read", "sent", "sent"]
 
 
 def _with_status(hook: dict[str, object], status: str) -> dict[str, object]:
