@@ -172,16 +172,17 @@ async def test_concurrent_takes_from_two_pools_never_exceed_the_bucket(
     rng = random.Random(7)
     assert await send_buckets.take(db, TENANT, [shared]) == 0.0  # known, 11 tokens left
 
-    async def attempt(pool: Database) -> tuple[str, float]:
+    async def attempt(pool: Database) -> tuple[str, float] | None:
         key = rng.choice(keys)
         wanted = [Bucket(key, float(capacity), SLOW), shared]
         rng.shuffle(wanted)
         return key, await send_buckets.take(pool, TENANT, wanted)
 
-    async def noise(pool: Database) -> None:
+    async def noise(pool: Database) -> tuple[str, float] | None:
         await send_buckets.block(pool, TENANT, [Bucket(k, float(capacity), SLOW)
                                                 for k in rng.sample(keys, 3)], 0.0)
         await send_buckets.prune(pool, TENANT)
+        return None
 
     async with db.pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM send_buckets WHERE tenant_id = $1"
