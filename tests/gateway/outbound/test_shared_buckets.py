@@ -103,7 +103,8 @@ async def test_two_gateways_together_stay_within_the_bucket(db_url: str) -> None
                 assert j - i + 1 <= allowed + 0.5, (i, j, stamps[j] - stamps[i])
 
 
-async def test_a_rate_limit_seen_by_one_gateway_holds_the_other(db_url: str) -> None:
+async def test_a_rate_limit_seen_by_one_gateway_holds_the_other(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # the account's bucket only (WhatsApp's 1 per 6 s per customer would hold the retry)
     settings = EgressSettings(poll_s=0.02, batch=1, backoff_base_s=0.05, backoff_cap_s=0.2,
                               rate_limits={"whatsapp": (DeclaredLimit(
@@ -136,7 +137,7 @@ async def test_a_rate_limit_seen_by_one_gateway_holds_the_other(db_url: str) -> 
             waits.append(await reserve(*args))
             return waits[-1]
 
-        egress(other).buckets.reserve = spied  # type: ignore[method-assign]
+        monkeypatch.setattr(egress(other).buckets, "reserve", spied)
         egress(other).start()
         other_out = await send_reply(agent, second_in, reply_to(second_in, "after the hold"))
         for conversation_id, message_id in ((second_in.conversation_id, other_out.message_id),
