@@ -12,7 +12,8 @@ LOCKED`` + lease, :mod:`gateway.store.outbox`) and handles them concurrently:
 2. **policy** — :func:`gateway.pipeline.policy.check_reply` (reply window, template/tag,
    limits, media kinds): a violation fails the row at once with a clear reason.
 3. **rate limits** — :class:`~gateway.pipeline.ratelimit.SendBuckets` from the adapter's
-   declared limits: short waits are slept, longer ones put the row back (no attempt counted).
+   declared limits, shared by every process (Postgres): short waits are slept, longer ones
+   put the row back (no attempt counted).
 4. **send** — ``adapter.build_send`` → the app's HTTP session → ``parse_send_response``.
    ``RateLimited`` feeds the buckets and defers; ``Retryable`` backs off with full jitter
    (``retry_after`` at least); ``WindowClosed``/``AuthExpired``/``Refused``/``Permanent`` and
@@ -94,7 +95,7 @@ class EgressSettings:
     backoff_cap_s: float = 300.0
     max_inline_wait_s: float = 2.0  # rate-limit waits up to this are slept, longer deferred
     retry_after_default_s: float = 1.0  # a 429 without a reset time
-    # per adapter name: limits replacing the adapter's declared ones (one process's share)
+    # per adapter name: limits replacing the adapter's declared ones (shared by all processes)
     rate_limits: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
 
 
@@ -110,7 +111,7 @@ class Egress:
         self.settings = settings or EgressSettings()
         self.tenants = list(tenants if tenants is not None else pipeline.config.tenants)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.buckets = SendBuckets()
+        self.buckets = SendBuckets(self.db)
         self._storage = pipeline.config.edge.key_bytes("storage_key")
         self.opener = ReplyOpener(pipeline, self._storage, self.owner)
         self._wake = asyncio.Event()
@@ -206,8 +207,8 @@ class Egress:
         limits = self.settings.rate_limits.get(
             route.platform, route.adapter.capabilities.policy.rate_limits)
         while True:
-            wait = self.buckets.reserve(limits, route.platform, row.channel_id,
-                                        target.handle_digest)
+            wait = await self.buckets.reserve(row.tenant_id, limits, route.platform,
+                                              row.channel_id, target.handle_digest)
             if wait <= 0.0:
                 break
             if wait > self.settings.max_inline_wait_s:
@@ -225,8 +226,8 @@ class Egress:
                                                             body)
         except RateLimited as exc:
             delay = exc.retry_after if exc.retry_after else self.settings.retry_after_default_s
-            self.buckets.block(limits, route.platform, row.channel_id, target.handle_digest,
-                               scope=exc.scope, seconds=delay)
+            await self.buckets.block(row.tenant_id, limits, route.platform, row.channel_id,
+                                     target.handle_digest, scope=exc.scope, seconds=delay)
             self.outcomes.labels(row.channel_id, "rate_limited").inc()
             log.info("egress_rate_limited", channel=row.channel_id, reason=exc.scope,
                      retry_after=delay)

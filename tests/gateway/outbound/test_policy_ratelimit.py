@@ -1,4 +1,4 @@
-"""The egress worker's policy check and token buckets, without a database."""
+"""The egress worker's policy check (no database) and its send buckets (on Postgres)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from adapters.instagram.adapter import InstagramAdapter
 from adapters.messenger.adapter import MessengerAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
+from adapters.x.adapter import XAdapter
 from gateway.envelope import Channel, ConversationRef, Envelope, Media, Template, Text
 from gateway.pipeline.policy import PolicyRefusal, check_reply
-from gateway.pipeline.ratelimit import SendBuckets
+from gateway.pipeline.ratelimit import SendBuckets, bucket_key
+from gateway.store.db import Database
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
+NEAR = 0.05  # seconds of real time a few statements may take
 
 
 def _out(content: object, **fields: object) -> Envelope:
@@ -72,31 +75,90 @@ def test_text_length_and_media_kinds_are_refused_with_reasons() -> None:
     assert media.value.code == "refused"
 
 
-def test_bucket_allows_its_burst_then_its_rate() -> None:
-    now = [100.0]
-    buckets = SendBuckets(clock=lambda: now[0])
+@pytest.fixture
+async def buckets(database: Database) -> SendBuckets:
+    await database.execute("INSERT INTO tenants (tenant_id) VALUES ('demo')")
+    return SendBuckets(database)
+
+
+async def _age(buckets: SendBuckets, seconds: float) -> None:
+    """As if ``seconds`` passed for every bucket (their stamps and blocks moved back)."""
+    await buckets.db.execute(
+        "UPDATE send_buckets SET stamp = stamp - make_interval(secs => $1),"
+        " blocked_until = blocked_until - make_interval(secs => $1)", seconds)
+
+
+async def test_bucket_allows_its_burst_then_its_rate(buckets: SendBuckets) -> None:
     limits = (RateLimit(scope="account", limit=3, per_s=1.0),
               RateLimit(scope="recipient", limit=1, per_s=6.0))
-    assert [buckets.reserve(limits, "whatsapp", "c", bytes([n])) for n in range(3)] == [0.0] * 3
-    wait = buckets.reserve(limits, "whatsapp", "c", b"\x09")
-    assert wait == pytest.approx(1 / 3)
-    assert buckets.reserve(limits, "whatsapp", "c", b"\x00") > 0  # the account also waits
-    now[0] += 6.0
-    assert buckets.reserve(limits, "whatsapp", "c", b"\x00") == 0.0  # refilled, same customer
-    assert buckets.reserve(limits, "whatsapp", "c", b"\x00") == pytest.approx(6.0)
+
+    async def reserve(recipient: bytes) -> float:
+        return await buckets.reserve("demo", limits, "whatsapp", "c", recipient)
+
+    assert [await reserve(bytes([n])) for n in range(3)] == [0.0] * 3
+    assert await reserve(b"\x09") == pytest.approx(1 / 3, abs=NEAR)
+    assert await reserve(b"\x00") > 0  # the account also waits
+    await _age(buckets, 6.0)
+    assert await reserve(b"\x00") == 0.0  # refilled, same customer
+    assert await reserve(b"\x00") == pytest.approx(6.0, abs=NEAR)
     # a refused reserve takes nothing: the other customers still have the account's tokens
-    assert buckets.reserve(limits, "whatsapp", "c", b"\x05") == 0.0
+    assert await reserve(b"\x05") == 0.0
 
 
-def test_platform_feedback_blocks_the_named_scope() -> None:
-    now = [0.0]
-    buckets = SendBuckets(clock=lambda: now[0])
+async def test_platform_feedback_blocks_the_named_scope(buckets: SendBuckets) -> None:
     limits = (RateLimit(scope="account", limit=80, per_s=1.0),
               RateLimit(scope="recipient", limit=10, per_s=1.0))
-    buckets.block(limits, "whatsapp", "c", b"a", scope="recipient", seconds=5.0)
-    assert buckets.reserve(limits, "whatsapp", "c", b"a") == pytest.approx(5.0)
-    assert buckets.reserve(limits, "whatsapp", "c", b"b") == 0.0  # another customer goes
-    buckets.block(limits, "whatsapp", "c", b"b", scope="account", seconds=2.0)
-    assert buckets.reserve(limits, "whatsapp", "c", b"b") == pytest.approx(2.0)
-    now[0] = 5.5
-    assert buckets.reserve(limits, "whatsapp", "c", b"a") == 0.0
+    await buckets.block("demo", limits, "whatsapp", "c", b"a", scope="recipient", seconds=5.0)
+    assert await buckets.reserve("demo", limits, "whatsapp", "c", b"a") == pytest.approx(
+        5.0, abs=NEAR)
+    assert await buckets.reserve("demo", limits, "whatsapp", "c", b"b") == 0.0  # another one
+    await buckets.block("demo", limits, "whatsapp", "c", b"b", scope="account", seconds=2.0)
+    assert await buckets.reserve("demo", limits, "whatsapp", "c", b"b") == pytest.approx(
+        2.0, abs=NEAR)
+    # a scope none of the limits has holds them all
+    await buckets.block("demo", limits, "whatsapp", "c", b"c", scope="app", seconds=3.0)
+    assert await buckets.reserve("demo", limits, "whatsapp", "c", b"c") == pytest.approx(
+        3.0, abs=NEAR)
+    await _age(buckets, 5.5)
+    assert await buckets.reserve("demo", limits, "whatsapp", "c", b"a") == 0.0
+
+
+async def test_bucket_keys_fit_the_table_and_tell_limits_apart(buckets: SendBuckets) -> None:
+    digest = bytes(range(32))
+    declared = (*XAdapter.capabilities.policy.rate_limits,
+                *TelegramAdapter.capabilities.policy.rate_limits,
+                *WhatsAppAdapter.capabilities.policy.rate_limits)
+    keys = {bucket_key(limit, "whatsapp", "demo-whatsapp", digest) for limit in declared}
+    assert len(keys) == len(set(declared))  # X's two user limits, Telegram's two per chat
+    assert f"recipient:demo-whatsapp:{digest.hex()}:1per6" in keys
+    assert "user:demo-whatsapp:15per900" in keys
+    odd = RateLimit(scope="app", limit=2, per_s=1e20)
+    assert bucket_key(odd, "Ödd adapter", "c", b"").startswith("app:h.")
+    keys.add(bucket_key(odd, "Ödd adapter", "c", b""))
+    for key in keys:  # the table's CHECK accepts every one
+        assert await buckets.db.fetchval(
+            "INSERT INTO send_buckets (tenant_id, bucket_key, capacity, rate, tokens)"
+            " VALUES ('demo', $1, 1, 1, 1) RETURNING bucket_key", key) == key
+
+
+async def test_a_send_without_limits_takes_nothing(buckets: SendBuckets) -> None:
+    assert await buckets.reserve("demo", (), "whatsapp", "c", b"a") == 0.0
+    await buckets.block("demo", (), "whatsapp", "c", b"a", scope="account", seconds=9.0)
+    assert await buckets.db.fetchval("SELECT count(*) FROM send_buckets") == 0
+
+
+async def test_reserve_prunes_full_idle_buckets_now_and_then(database: Database) -> None:
+    await database.execute("INSERT INTO tenants (tenant_id) VALUES ('demo')")
+    now = [0.0]
+    buckets = SendBuckets(database, prune_every_s=60.0, clock=lambda: now[0])
+    limits = (RateLimit(scope="recipient", limit=1, per_s=1.0),)
+    for customer in (b"a", b"b", b"c"):
+        assert await buckets.reserve("demo", limits, "whatsapp", "c", customer) == 0.0
+    await _age(buckets, 2.0)  # all three full again
+    now[0] = 30.0
+    await buckets.reserve("demo", limits, "whatsapp", "c", b"d")
+    assert await database.fetchval("SELECT count(*) FROM send_buckets") == 4  # not yet
+    now[0] = 61.0
+    await buckets.reserve("demo", limits, "whatsapp", "c", b"d")  # d is empty: it stays
+    assert await database.fetchval("SELECT bucket_key FROM send_buckets") == (
+        f"recipient:c:{b'd'.hex()}:1per1")

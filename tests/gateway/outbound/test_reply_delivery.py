@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import time
 from typing import Any
 
@@ -214,8 +215,10 @@ async def test_two_gateways_drain_one_outbox_without_a_double_send(db_url: str) 
 
 async def test_x_rate_limit_reset_header_holds_the_account_until_then(db_url: str) -> None:
     # X answers 429 with x-rate-limit-reset (epoch seconds); our declared 15/15 min bucket
-    # alone would have let the sends through
-    async with outbound_gateway(db_url, x_cls=TimedX,
+    # alone would have let the sends through. One row per round: a send already on its way
+    # when the 429 comes back (same round) cannot be called back.
+    one_by_one = dataclasses.replace(FAST, batch=1)
+    async with outbound_gateway(db_url, settings=one_by_one, x_cls=TimedX,
                                 x_send_limit=RateLimit.per_window(2, 1.0)) as (gw, fakes, _):
         (agent,) = await agents(gw, fakes)
         users = [str(2244994945 + n) for n in range(4)]
