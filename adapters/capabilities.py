@@ -176,8 +176,9 @@ def check_outbound(
     kind = envelope.kind
     level = caps.outbound(kind)
     if level == "dropped":
+        reason = f"{kind} is dropped: this channel has no such call"
         marked = msgspec.structs.replace(
-            envelope, degraded=Degradation(original_kind=kind, reason=f"{kind} is dropped")
+            envelope, degraded=Degradation(original_kind=kind, reason=reason)
         )
         return OutboundDecision(action="drop", envelope=marked)
     if level in ("unsupported", "rejected"):

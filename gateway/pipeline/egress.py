@@ -67,6 +67,7 @@ from gateway.pipeline.outcomes import (
     failure,
     platform_code,
     seal_outcome,
+    sent_outcome,
 )
 from gateway.pipeline.policy import PolicyRefusal, check_reply
 from gateway.pipeline.ratelimit import SendBuckets
@@ -214,6 +215,7 @@ class Egress:
                 await outbound.defer(self.db, row, owner=self.owner, delay_s=wait)
                 return
             await asyncio.sleep(wait)
+        started_ms = int(time.time() * 1000)
         try:
             request = route.adapter.build_send(envelope, route.account)
             async with self.session.request(request.method, request.url,
@@ -243,7 +245,8 @@ class Egress:
             await self._finish_failed(row, None, failure(exc))
             return
         self.sent += 1
-        await self._finish_sent(row, route, envelope, result.platform_message_id)
+        await self._finish_sent(row, route, envelope, result.platform_message_id,
+                                sent_ms=started_ms)
 
     async def _retry(self, row: OutboxRow, exc: Exception) -> None:
         if row.attempts >= self.settings.max_attempts:
@@ -266,11 +269,12 @@ class Egress:
 
     # ------------------------------------------------------------------ finishing
     async def _finish_sent(self, row: OutboxRow, route: Any, envelope: Envelope,
-                           platform_message_id: str | None) -> None:
+                           platform_message_id: str | None, *,
+                           sent_ms: int | None = None) -> None:
         digest = (self.pipeline.keys.dedupe_digest(row.tenant_id, row.channel_id,
                                                    f"out:{platform_message_id}")
                   if platform_message_id else None)
-        outcome = Outcome(state="sent", platform_message_id=platform_message_id)
+        outcome = sent_outcome(envelope, platform_message_id, sent_ms=sent_ms)
         await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
         sent = msgspec.structs.replace(
             envelope, platform_message_id=platform_message_id,
