@@ -43,7 +43,7 @@ import asyncpg
 import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
-from adapters.capabilities import RateLimit
+from adapters.capabilities import WINDOW_EXEMPT_KINDS, RateLimit
 from adapters.errors import (
     AccountConfigError,
     AuthExpired,
@@ -206,6 +206,8 @@ class Egress:
                     envelope: Envelope) -> None:
         limits = self.settings.rate_limits.get(
             route.platform, route.adapter.capabilities.policy.rate_limits)
+        if envelope.kind in WINDOW_EXEMPT_KINDS:  # a read/typing marker is not a message:
+            limits = tuple(lim for lim in limits if lim.scope != "recipient")  # no pair rate
         while True:
             wait = self.buckets.reserve(limits, route.platform, row.channel_id,
                                         target.handle_digest)
