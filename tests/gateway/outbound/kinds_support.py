@@ -5,10 +5,12 @@ made, and a status found on a device's stream."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import msgspec
 
+from adapters.capabilities import RateLimit
 from adapters.testing.fake_server import RecordedRequest
 from gateway.client import DeviceClient, Received
 from gateway.client.replies import MessageOut
@@ -16,6 +18,7 @@ from gateway.envelope import Content, Status
 from gateway.sandbox import LocalGateway
 from tests.gateway.outbound.support import (
     CUSTOMERS,
+    FAST,
     Fakes,
     account_of,
     agents,
@@ -27,6 +30,11 @@ from tests.gateway.outbound.support import (
 )
 
 META = ("whatsapp", "messenger", "instagram")
+# no per-recipient pacing (WhatsApp's 1 message / 6 s pair rate would make two replies to one
+# customer take 6 s): for tests that send several messages and test no rate limit
+QUICK = dataclasses.replace(FAST, rate_limits={
+    platform: (RateLimit(scope="account", limit=1000, per_s=1.0),)
+    for platform in (*META, "x", "telegram")})
 
 
 async def open_conversation(gw: LocalGateway, fakes: Fakes, platform: str,
