@@ -176,8 +176,9 @@ def check_outbound(
     kind = envelope.kind
     level = caps.outbound(kind)
     if level == "dropped":
+        reason = f"{kind} is dropped: this channel has no such call"
         marked = msgspec.structs.replace(
-            envelope, degraded=Degradation(original_kind=kind, reason=f"{kind} is dropped")
+            envelope, degraded=Degradation(original_kind=kind, reason=reason)
         )
         return OutboundDecision(action="drop", envelope=marked)
     if level in ("unsupported", "rejected"):
@@ -236,6 +237,8 @@ def _check_limits(caps: Capabilities, envelope: Envelope) -> None:
         if support.mime_types and content.mime and content.mime not in support.mime_types:
             raise Refused(f"mime type not accepted for {content.media_kind}")
         cap = caps.caption_max_chars
+        if cap == 0 and content.caption:
+            raise Refused("media captions are not supported on this channel; send a text")
         if cap is not None and content.caption and len(content.caption) > cap:
             raise Refused(f"caption longer than {cap} characters")
         if not (content.media_ref or content.url):

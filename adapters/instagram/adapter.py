@@ -69,9 +69,18 @@ CAPABILITIES = Capabilities(
             "quick replies (<=13), button and generic templates (<=3"
             " buttons; not on desktop); inbound only as template echoes",
         ),
-        "read": _k("full", "full", "inbound per message (messaging_seen); outbound mark_seen"),
+        "read": _k(
+            "partial",
+            "full",
+            "inbound: a watermark read, or the account reading a customer's message; outbound"
+            " mark_seen",
+        ),
         "typing": _k("unsupported", "full", "typing_on / typing_off"),
-        "status": _k("unsupported", "unsupported", "Instagram sends no delivery webhooks"),
+        "status": _k(
+            "partial",
+            "unsupported",
+            "reads per message (messaging_seen) as read statuses; no delivery webhooks",
+        ),
         "system": _k("full", "unsupported", "referral (ig.me links, ads)"),
         "unsupported": _k("full", "unsupported"),
         "location": _k("unsupported", "unsupported"),

@@ -8,9 +8,9 @@ in :mod:`adapters.messenger.inbound` already covers what only Instagram sends:
 - ``reply_to.story`` → ``StoryReply``; ``story_mention`` attachment → ``StoryMention``;
 - ``share`` / ``ig_reel`` / ``reel`` → ``Media`` with the shared URL; ``like_heart`` → sticker;
   ``ephemeral`` (disappearing media, no URL) and ``is_unsupported`` → ``Unsupported``;
-- ``read{mid}`` (``messaging_seen``) → ``ReadMarker(target=mid)`` — per message, not a
-  watermark; reactions carry no emoji on unreact; echoes arrive on ``messages`` with
-  ``is_echo`` (and the account as sender).
+- ``read{mid}`` (``messaging_seen``) → ``Status(status="read", target=mid)`` — per message,
+  not a watermark: the read of that message of ours; reactions carry no emoji on unreact;
+  echoes arrive on ``messages`` with ``is_echo`` (and the account as sender).
 
 The account's id may be the IGID of the Facebook-login flavour or of the Instagram-login
 flavour; list the other one in ``settings["alt_ids"]``.

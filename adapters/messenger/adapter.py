@@ -61,7 +61,13 @@ CAPABILITIES = Capabilities(
             "quick replies (<=13; lists sent as quick replies), button and"
             " generic templates (<=3 buttons); inbound only as template echoes",
         ),
-        "status": _k("partial", "unsupported", "deliveries with mids; reads are read markers"),
+        "status": _k(
+            "partial",
+            "unsupported",
+            "deliveries with mids; watermarks (reads, deliveries without mids) arrive as read"
+            " markers / delivered_watermark events, which the gateway turns into statuses of the"
+            " replies they cover",
+        ),
         "read": _k("full", "full", "inbound watermark; outbound mark_seen"),
         "typing": _k("unsupported", "full", "typing_on / typing_off"),
         "system": _k("full", "unsupported", "referral, opt-in, account linking, handover"),

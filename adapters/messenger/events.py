@@ -201,10 +201,19 @@ def _reaction(state: ItemState, raw: msgspec.Raw, account: Account) -> None:
 
 
 def _read(state: ItemState, raw: msgspec.Raw, account: Account) -> None:
+    """The customer read ``mid`` (Instagram ``messaging_seen``): a ``read`` status of that
+    message of ours. A watermark (Messenger ``message_reads``: everything sent at or before it
+    was read) stays a read marker; the gateway turns it into statuses of the replies it
+    covers. The account reading a customer's message stays a read marker too."""
     view = msgspec.json.decode(raw, type=v.Read)
     watermark = to_ms(view.watermark)
     if view.mid is None and watermark is None:
         state.unsupported("read", "read receipt without mid or watermark")
+        return
+    if view.mid is not None and state.direction == "in":
+        state.emit(Status(status="read", target=view.mid, recipient_id=state.conversation))
+        if watermark is not None:
+            state.emit(ReadMarker(watermark=watermark))
         return
     state.emit(ReadMarker(target=view.mid, watermark=watermark))
 

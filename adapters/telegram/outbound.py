@@ -7,7 +7,8 @@
   ``sendVoice`` / ``sendAnimation`` / ``sendSticker`` / ``sendDocument``;
 - location → ``sendLocation`` (with a name: ``sendVenue``); contacts → ``sendContact`` (first
   card, first phone);
-- reaction → ``setMessageReaction`` (removed: empty list); typing → ``sendChatAction``;
+- reaction → ``setMessageReaction`` (removed: empty list; U+FE0F dropped from the emoji, as
+  Telegram's reaction list has none); typing → ``sendChatAction``;
 - edit of a text / caption → ``editMessageText`` / ``editMessageCaption``; delete →
   ``deleteMessage``.
 
@@ -115,7 +116,10 @@ def _call(envelope: Envelope) -> tuple[str, dict[str, Any]]:
 def _action(content: object, body: dict[str, Any], chat: int | str) -> tuple[str, dict[str, Any]]:
     if isinstance(content, Reaction):
         _, body["message_id"] = message_ref(content.target, chat)
-        emoji = [] if content.removed or not content.emoji else [content.emoji]
+        # Telegram's reaction emoji carry no variation selector: "❤️" (U+2764 U+FE0F, the usual
+        # heart) is its "❤" (U+2764); sent as is it would be REACTION_INVALID
+        bare = content.emoji.replace("\ufe0f", "")
+        emoji = [] if content.removed or not bare else [bare]
         body["reaction"] = [{"type": "emoji", "emoji": e} for e in emoji]
         return "setMessageReaction", body
     if isinstance(content, Typing):

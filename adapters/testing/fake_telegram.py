@@ -1,7 +1,9 @@
 """A fake Telegram Bot API: ``POST /bot<token>/<method>`` with JSON bodies.
 
 Answers ``{"ok":true,"result":...}`` or ``{"ok":false,"error_code","description",
-"parameters"?}`` as the real API does (error texts from tucnak/telebot's catalogue). Limits
+"parameters"?}`` as the real API does (error texts from tucnak/telebot's catalogue). Every
+file method (sendPhoto … sendSticker) takes a file_id or an http(s) URL; a reaction must be
+one of the Bot API's reaction emoji (a bot sets at most one); a chat action one of its list. Limits
 default to the Bot FAQ's numbers (~1 msg/s per chat with short bursts, 20/min per group,
 ~30/s overall); a limited call gets 429 with ``parameters.retry_after``.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +32,31 @@ GLOBAL_LIMIT = RateLimit(per_second=30.0, burst=30)
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
 SENDING_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
+FILE_METHODS = {"sendPhoto": "photo", "sendDocument": "document", "sendVideo": "video",
+                "sendAudio": "audio", "sendVoice": "voice", "sendAnimation": "animation",
+                "sendSticker": "sticker"}
+CHAT_ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_video",
+                          "record_voice", "upload_voice", "upload_document", "choose_sticker",
+                          "find_location", "record_video_note", "upload_video_note"})
+# ReactionTypeEmoji.emoji: "Currently, it can be one of" these (Bot API); no U+FE0F in any
+REACTION_EMOJI = frozenset({
+    "\U0001f44d", "\U0001f44e", "\u2764", "\U0001f525", "\U0001f970", "\U0001f44f", "\U0001f601",
+    "\U0001f914", "\U0001f92f", "\U0001f631", "\U0001f92c", "\U0001f622", "\U0001f389",
+    "\U0001f929", "\U0001f92e", "\U0001f4a9", "\U0001f64f", "\U0001f44c", "\U0001f54a",
+    "\U0001f921", "\U0001f971", "\U0001f974", "\U0001f60d", "\U0001f433",
+    "\u2764\u200d\U0001f525", "\U0001f31a", "\U0001f32d", "\U0001f4af", "\U0001f923", "\u26a1",
+    "\U0001f34c", "\U0001f3c6", "\U0001f494", "\U0001f928", "\U0001f610", "\U0001f353",
+    "\U0001f37e", "\U0001f48b", "\U0001f595", "\U0001f608", "\U0001f634", "\U0001f62d",
+    "\U0001f913", "\U0001f47b", "\U0001f468\u200d\U0001f4bb", "\U0001f440", "\U0001f383",
+    "\U0001f648", "\U0001f607", "\U0001f628", "\U0001f91d", "\u270d", "\U0001f917", "\U0001fae1",
+    "\U0001f385", "\U0001f384", "\u2603", "\U0001f485", "\U0001f92a", "\U0001f5ff", "\U0001f192",
+    "\U0001f498", "\U0001f649", "\U0001f984", "\U0001f618", "\U0001f48a", "\U0001f64a",
+    "\U0001f60e", "\U0001f47e", "\U0001f937\u200d\u2642", "\U0001f937", "\U0001f937\u200d\u2640",
+    "\U0001f621",
+})
+
+
+Handler = Callable[[int, dict[str, Any]], Awaitable[web.Response]]
 
 
 def error(status: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
@@ -68,8 +96,7 @@ class FakeTelegramAPI(FakeServer):
         self._handlers = {
             "getMe": self._get_me,
             "sendMessage": self._send_message,
-            "sendPhoto": self._send_photo,
-            "sendDocument": self._send_document,
+            **{method: self._file_sender(field) for method, field in FILE_METHODS.items()},
             "editMessageText": self._edit_message_text,
             "deleteMessage": self._delete_message,
             "setMessageReaction": self._set_reaction,
@@ -192,6 +219,8 @@ class FakeTelegramAPI(FakeServer):
         if not isinstance(ref, str) or not ref:
             return error(400, f"Bad Request: there is no {field} in the request")
         caption = body.get("caption")
+        if caption is not None and field == "sticker":
+            return error(400, "Bad Request: stickers can't have a caption")
         if isinstance(caption, str) and len(caption) > CAPTION_MAX:
             return error(400, "Bad Request: message caption is too long")
         checked = self._send_checks(body)
@@ -207,21 +236,23 @@ class FakeTelegramAPI(FakeServer):
                 {**stored, "width": 90, "height": 90},
                 {**stored, "width": 800, "height": 800},
             ]
-        else:
+        elif field == "document":
             message["document"] = {
                 **stored,
                 "file_name": "file.bin",
                 "mime_type": "application/octet-stream",
             }
+        else:
+            message[field] = stored
         if isinstance(caption, str):
             message["caption"] = caption
         return ok(message)
 
-    async def _send_photo(self, bot_id: int, body: dict[str, Any]) -> web.Response:
-        return await self._send_file(bot_id, body, "photo")
+    def _file_sender(self, field: str) -> Handler:
+        async def send(bot_id: int, body: dict[str, Any]) -> web.Response:
+            return await self._send_file(bot_id, body, field)
 
-    async def _send_document(self, bot_id: int, body: dict[str, Any]) -> web.Response:
-        return await self._send_file(bot_id, body, "document")
+        return send
 
     def _target(self, body: dict[str, Any], verb: str) -> tuple[int, int] | web.Response:
         chat_id = self._chat_id(body)
@@ -261,6 +292,11 @@ class FakeTelegramAPI(FakeServer):
         reaction = body.get("reaction") or []
         if not isinstance(reaction, list):
             return error(400, "Bad Request: reaction must be an array")
+        if len(reaction) > 1:  # bots set at most one reaction
+            return error(400, "Bad Request: REACTIONS_TOO_MANY")
+        if any(not isinstance(r, dict) or r.get("type") != "emoji"
+               or r.get("emoji") not in REACTION_EMOJI for r in reaction):
+            return error(400, "Bad Request: REACTION_INVALID")
         self.reactions[target] = reaction
         return ok(True)
 
@@ -269,7 +305,7 @@ class FakeTelegramAPI(FakeServer):
         if isinstance(chat_id, web.Response):
             return chat_id
         action = body.get("action")
-        if not isinstance(action, str):
+        if action not in CHAT_ACTIONS:
             return error(400, "Bad Request: wrong parameter action in request")
         self.chat_actions.append((chat_id, action))
         return ok(True)

@@ -3,7 +3,9 @@
 Shapes follow X's docs (``xdevplatform/docs`` @ 2871328190): 201 ``{"data":{dm_conversation_id,
 dm_event_id}}``; 429 ``{"errors":[{"code":88,...}]}`` with ``x-rate-limit-*`` headers; v2 problem
 objects for 400/401/403. Limits default to the documented ones: 15 sends / 15 min per user,
-1,440 / 24 h per app, 15 lookups / 15 min per user.
+1,440 / 24 h per app, 15 lookups / 15 min per user. A DM attachment must be a media id the
+sending user uploaded (:meth:`FakeXAPI.upload_media`) within 24 hours, used once unless
+uploaded as shared (X's "Attaching media" rules); anything else is a 400.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ DM_SEND_LIMIT = RateLimit.per_window(15, 15 * 60)
 DM_APP_LIMIT = RateLimit.per_window(1440, 24 * 3600)
 DM_LOOKUP_LIMIT = RateLimit.per_window(15, 15 * 60)
 LOOKUP_PAGE_MAX = 100
+MEDIA_TTL_S = 24 * 3600.0
+
+
+@dataclass
+class UploadedMedia:
+    owner: str
+    uploaded: float
+    shared: bool
+    used: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class FakeXAPI(FakeServer):
         self.closed_dms = set(closed_dms)
         self.events: list[StoredDM] = []
         self.participants: dict[str, set[str]] = {}
+        self.media: dict[str, UploadedMedia] = {}
         self._send_limiter = RateLimiter(send_limit, self.clock)
         self._app_limiter = RateLimiter(app_limit, self.clock)
         self._lookup_limiter = RateLimiter(lookup_limit, self.clock)
@@ -98,6 +110,26 @@ class FakeXAPI(FakeServer):
     def add_inbound_dm(self, sender_id: str, recipient_id: str, text: str) -> StoredDM:
         """Put a DM from a user into the store, as if they had typed it (for lookup polling)."""
         return self._store(self._one_to_one_id(sender_id, recipient_id), sender_id, text, ())
+
+    def upload_media(self, user_id: str, *, shared: bool = False) -> str:
+        """A media id ``user_id`` uploaded (``media_category`` dm_image …), as X returns it."""
+        media_id = str(next(self._ids))
+        self.media[media_id] = UploadedMedia(user_id, self.clock(), shared)
+        return media_id
+
+    def _media_problem(self, user: str, attachments: list[Any]) -> str | None:
+        for attachment in attachments:
+            ref = attachment.get("media_id") if isinstance(attachment, dict) else None
+            media = self.media.get(str(ref))
+            if (media is None or media.owner != user
+                    or self.clock() - media.uploaded > MEDIA_TTL_S
+                    or (media.used and not media.shared)):
+                return "media_id must be media the sending user uploaded in the last 24 hours"
+        return None
+
+    def _use_media(self, attachments: list[Any]) -> None:
+        for attachment in attachments:
+            self.media[str(attachment["media_id"])].used = True
 
     def _one_to_one_id(self, a: str, b: str) -> str:
         low, high = sorted((a, b), key=lambda v: (len(v), v))
@@ -147,6 +179,7 @@ class FakeXAPI(FakeServer):
         self, request: web.Request, user: str, conversation_id: str, recipient: str | None
     ) -> web.Response:
         body, invalid = await self._message_body(request)
+        invalid = invalid or self._media_problem(user, body.get("attachments") or [])
         if invalid:
             self.record(request, body, 400)
             return problem(400, "Invalid Request", invalid)
@@ -159,6 +192,7 @@ class FakeXAPI(FakeServer):
         if limited is not None:
             self.record(request, body, 429)
             return limited
+        self._use_media(body.get("attachments") or [])
         media = tuple(str(a.get("media_id", "")) for a in body.get("attachments") or [])
         return self._created(
             request, body, self._store(conversation_id, user, str(body.get("text") or ""), media)
@@ -201,10 +235,18 @@ class FakeXAPI(FakeServer):
         if not isinstance(message, dict) or not (message.get("text") or message.get("attachments")):
             self.record(request, body, 400)
             return problem(400, "Invalid Request", "message needs text or attachments")
+        attachments = message.get("attachments") or []
+        invalid = (None if isinstance(attachments, list) and len(attachments) <= 1
+                   else "at most one attachment (media_id) is allowed")
+        invalid = invalid or self._media_problem(user, attachments)
+        if invalid:
+            self.record(request, body, 400)
+            return problem(400, "Invalid Request", invalid)
         limited = self._rate_limited(self._send_limiter, user, "send")
         if limited is not None:
             self.record(request, body, 429)
             return limited
+        self._use_media(attachments)
         conversation_id = str(next(self._ids))
         self.participants[conversation_id] = {user, *map(str, participants)}
         event = self._store(conversation_id, user, str(message.get("text") or ""), ())

@@ -135,8 +135,10 @@ async def _ingest(request: web.Request, route: ChannelRoute) -> dict[str, tuple[
     if unknown:
         pipeline.metrics.unknown_accounts.labels(route.platform, route.channel_id).inc(unknown)
         log.warning("webhook_unknown_account", platform=route.platform, count=unknown)
-    batches = [(t, prepare_items(pipeline.keys, t.tenant, t.channel_id, _parse(t, inbound)))
-               for t in targets]
+    batches = []
+    for t in targets:  # a watermark receipt adds one status per reply it covers
+        parsed = await pipeline.watermarks.expand(t.tenant, t.channel_id, _parse(t, inbound))
+        batches.append((t, prepare_items(pipeline.keys, t.tenant, t.channel_id, parsed)))
     futures: dict[str, asyncio.Future[IngestResult]] = {}
     for target, items in batches:
         if items:  # a later refusal (503) must not leave an earlier future unobserved

@@ -44,7 +44,7 @@ import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
-from adapters.capabilities import RateLimit
+from adapters.capabilities import WINDOW_EXEMPT_KINDS, RateLimit
 from adapters.errors import (
     AccountConfigError,
     AuthExpired,
@@ -67,6 +67,7 @@ from gateway.pipeline.outcomes import (
     failure,
     platform_code,
     seal_outcome,
+    sent_outcome,
     sent_status,
 )
 from gateway.pipeline.policy import PolicyRefusal, check_reply
@@ -206,6 +207,8 @@ class Egress:
                     envelope: Envelope) -> None:
         limits = self.settings.rate_limits.get(
             route.platform, route.adapter.capabilities.policy.rate_limits)
+        if envelope.kind in WINDOW_EXEMPT_KINDS:  # a read/typing marker is not a message:
+            limits = tuple(lim for lim in limits if lim.scope != "recipient")  # no pair rate
         while True:
             wait = await self.buckets.reserve(row.tenant_id, limits, route.platform,
                                               row.channel_id, target.handle_digest)
@@ -215,6 +218,7 @@ class Egress:
                 await outbound.defer(self.db, row, owner=self.owner, delay_s=wait)
                 return
             await asyncio.sleep(wait)
+        started_ms = int(time.time() * 1000)
         try:
             request = route.adapter.build_send(envelope, route.account)
             async with self.session.request(request.method, request.url,
@@ -244,7 +248,8 @@ class Egress:
             await self._finish_failed(row, None, failure(exc))
             return
         self.sent += 1
-        await self._finish_sent(row, route, envelope, result.platform_message_id)
+        await self._finish_sent(row, route, envelope, result.platform_message_id,
+                                sent_ms=started_ms)
 
     async def _retry(self, row: OutboxRow, exc: Exception) -> None:
         if row.attempts >= self.settings.max_attempts:
@@ -267,11 +272,12 @@ class Egress:
 
     # ------------------------------------------------------------------ finishing
     async def _finish_sent(self, row: OutboxRow, route: Any, envelope: Envelope,
-                           platform_message_id: str | None) -> None:
+                           platform_message_id: str | None, *,
+                           sent_ms: int | None = None) -> None:
         digest = (self.pipeline.keys.dedupe_digest(row.tenant_id, row.channel_id,
                                                    f"out:{platform_message_id}")
                   if platform_message_id else None)
-        outcome = Outcome(state="sent", platform_message_id=platform_message_id)
+        outcome = sent_outcome(envelope, platform_message_id, sent_ms=sent_ms)
         await outbound.set_outcome(self.db, row, self._seal_outcome(row, outcome))
         sent = sent_status(row, envelope, platform_message_id)
 

@@ -27,7 +27,8 @@ from gateway.envelope import (
 from gateway.store.outbox import OutboxRow
 
 __all__ = ["KIND_OUTCOME", "KIND_REPLY", "Outcome", "failed_status", "failure",
-           "open_outcome", "platform_code", "row_record", "seal_outcome", "sent_status"]
+           "open_outcome", "platform_code", "row_record", "seal_outcome", "sent_outcome",
+           "sent_status"]
 
 KIND_REPLY = "outbound-reply"
 KIND_OUTCOME = "outbound-outcome"
@@ -42,6 +43,10 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     reason: str | None = None
     suggestion: str | None = None
     platform_code: str | None = None
+    # when the platform call that sent the reply started (ms, the edge's clock): the platform
+    # stamps the message after it, so a read/delivery watermark at or past the platform's
+    # time of the message is at or past this one (gateway.pipeline.watermarks)
+    sent_ms: int | None = None
 
 
 def row_record(tenant: str, outbox_id: uuid.UUID) -> bytes:
@@ -59,6 +64,20 @@ def open_outcome(storage_key: bytes, tenant: str, outbox_id: uuid.UUID,
     plain, _ = open_state(sealed, storage_key, 0, kind=KIND_OUTCOME,
                           record=row_record(tenant, outbox_id))
     return msgspec.msgpack.decode(plain, type=Outcome)
+
+
+def sent_outcome(envelope: Envelope, platform_message_id: str | None, *,
+                 sent_ms: int | None = None) -> Outcome:
+    """The outcome of a reply that left (or, dropped, had nothing to send). A reply the policy
+    changed says so, with the policy's reason: code ``degraded`` (sent as another kind, e.g. a
+    reaction as a text) or ``dropped`` (the channel has no such call and its capability data
+    declares the kind dropped: accepted, nothing sent)."""
+    changed = envelope.degraded
+    if changed is None:
+        return Outcome(state="sent", platform_message_id=platform_message_id, sent_ms=sent_ms)
+    code = "dropped" if changed.original_kind == envelope.kind else "degraded"
+    return Outcome(state="sent", platform_message_id=platform_message_id, sent_ms=sent_ms,
+                   code=code, reason=changed.reason)
 
 
 def platform_code(exc: Exception) -> str | None:

@@ -2,8 +2,9 @@
 
 :class:`Pipeline` holds the edge keys, the edge state file's marks (rollback detection across
 restarts, :mod:`gateway.edge_state`), the roster book, the edge sessions, the ingest
-transaction logic, the group-commit batcher and the device-stream hub with its LISTEN
-connection; :meth:`Pipeline.start` / :meth:`Pipeline.stop` run the background tasks (batcher,
+transaction logic (and the per-reply statuses watermark receipts imply, added before it),
+the group-commit batcher and the device-stream hub with its LISTEN connection;
+:meth:`Pipeline.start` / :meth:`Pipeline.stop` run the background tasks (batcher,
 listener, the marks' writer) and the startup check of stored state against the marks.
 """
 
@@ -22,6 +23,7 @@ from gateway.pipeline.fanout import Hub, Listener
 from gateway.pipeline.ingest import Ingestor
 from gateway.pipeline.instruments import PipelineMetrics
 from gateway.pipeline.sealing import EdgeSessions
+from gateway.pipeline.watermarks import WatermarkStatuses
 from gateway.store.db import Database
 
 __all__ = ["Pipeline", "PipelineSettings"]
@@ -50,6 +52,8 @@ class Pipeline:
                                               self.marks.roster_floor)
         self.sessions = EdgeSessions(self.keys, self.marks)
         self.ingestor = Ingestor(db, self.keys, self.rosters, self.sessions)
+        self.watermarks = WatermarkStatuses(db, self.keys,
+                                            config.edge.key_bytes("storage_key"))
         self.hub = Hub()
         self.listener = Listener(db, self.hub)
         self.batcher = Batcher(

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from adapters.errors import PayloadInvalid, PayloadTooLarge
-from gateway.envelope import Delete, Envelope, ReadMarker, StoryMention, StoryReply, Unsupported
+from gateway.envelope import (
+    Delete,
+    Envelope,
+    Status,
+    StoryMention,
+    StoryReply,
+    Unsupported,
+)
 from tests.adapters.messenger.support import account, handle, instagram, replay_case, wrap_items
 
 DATA = Path(__file__).parent / "data"
@@ -56,8 +63,8 @@ def test_instagram_only_events() -> None:
     assert unsent == Delete(target="aWdfZAG1")
     ephemeral = got["aWdfZAG7"].content
     assert isinstance(ephemeral, Unsupported) and ephemeral.platform_type == "attachment:ephemeral"
-    seen = [e.content for e in got.values() if isinstance(e.content, ReadMarker)]
-    assert [marker.target for marker in seen] == ["aWdfZOUT1"]
+    seen = [e.content for e in got.values() if isinstance(e.content, Status)]
+    assert seen == [Status(status="read", target="aWdfZOUT1", recipient_id=IGSID)]
     echo = got["aWdfZOUT2"]
     assert (echo.direction, echo.echo, echo.conversation.id) == ("out", True, IGSID)
 

@@ -45,9 +45,10 @@ EXPECT: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
         CHATWOOT_RECIPIENT,
         [
             {
-                "kind": "read",
+                "kind": "status",
+                C + "status": "read",
                 C + "target": "message-id-1",
-                C + "watermark": None,
+                C + "recipient_id": "Sender-id-1",
                 "sender.id": "Sender-id-1",
                 "platform_ts": ISO_MS,
             }
@@ -246,7 +247,15 @@ EXPECT: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
     "meta_docs_messaging_seen.json": (
         "IGID",
         "",
-        [{"kind": "read", C + "target": "MESSAGE-ID", "platform_ts": 1569262485349}],
+        [
+            {
+                "kind": "status",
+                C + "status": "read",
+                C + "target": "MESSAGE-ID",
+                C + "recipient_id": "IGSID",
+                "platform_ts": 1569262485349,
+            }
+        ],
     ),
 }
 REFUSED = {"courier_not_instagram.json"}

@@ -89,8 +89,8 @@ async def test_sender_actions_answer_without_message_id(
 ) -> None:
     node = PAGE if kind == "messenger" else IGID
     acct = account(node)
-    async with FakeGraphAPI({ACCESS_TOKEN}) as fake:
-        fake.note_inbound(node, USER)
+    async with FakeGraphAPI({ACCESS_TOKEN}, instagram_accounts=frozenset({IGID})) as fake:
+        fake.note_inbound(node, USER, message_id="m_1")
         meta = adapter(kind, fake.url, session)
         for content in (Typing(on=True), Reaction(target="m_1", emoji="\u2764\ufe0f")):
             envelope = make_envelope(acct, kind, content, conversation=USER, direction="out")

@@ -90,6 +90,10 @@ async def test_failures_are_classified(session: aiohttp.ClientSession) -> None:
         assert limited.value.code == 131056 and limited.value.scope == "recipient"
         read = make_envelope(ACCOUNT, "whatsapp", E.Typing(target="wamid.X"),
                              conversation=CUSTOMER, direction="out")
+        with pytest.raises(Permanent) as unknown:  # not a message the customer sent us
+            await wa.send(read, ACCOUNT)
+        assert unknown.value.code == 100
+        fake.note_inbound(NUMBER, CUSTOMER, message_id="wamid.X")
         assert (await wa.send(read, ACCOUNT)).platform_message_id is None
 
 
