@@ -56,6 +56,11 @@ app_secret_file = "secrets/acme_meta_app_secret"
 verify_token = "change-me"
 access_token_file = "secrets/acme_whatsapp_token"
 
+# Non-secret options: the approved template a client is offered when the 24 h window closed.
+[tenants.acme.channels.acme-whatsapp.settings]
+window_template = "we_are_back"
+window_template_language = "en_US"
+
 # An adapter that can poll (X dm_events) also pulls new messages when poll_interval_s > 0: a
 # fallback for late or missing webhooks; what both deliver is stored once.
 # [tenants.acme.channels.acme-x]

@@ -178,7 +178,9 @@ async def _message_out(request: web.Request, tenant: str,
         attempts=view.attempts, platform_message_id=pmid,
         error_code=outcome.code if outcome is not None and outcome.code else view.error_code,
         reason=outcome.reason if outcome is not None else None,
-        suggestion=outcome.suggestion if outcome is not None else None)
+        suggestion=outcome.suggestion if outcome is not None else None,
+        suggested_template=outcome.template_name if outcome is not None else None,
+        suggested_language=outcome.template_language if outcome is not None else None)
 
 
 async def best_status(db: Database, request: web.Request, tenant: str, channel_id: str,

@@ -83,6 +83,9 @@ class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
     error_code: str | None = None
     reason: str | None = None
     suggestion: str | None = None
+    # window_closed where the channel names its re-engagement template: send this instead
+    suggested_template: str | None = None
+    suggested_language: str | None = None
     created: bool = False
 
 

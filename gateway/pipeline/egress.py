@@ -70,7 +70,7 @@ from gateway.pipeline.outcomes import (
     sent_outcome,
     sent_status,
 )
-from gateway.pipeline.policy import PolicyRefusal, check_reply
+from gateway.pipeline.policy import PolicyRefusal, check_reply, suggested_template
 from gateway.pipeline.ratelimit import SendBuckets
 from gateway.pipeline.reply_open import ReplyFailed, ReplyOpener
 from gateway.pipeline.runtime import Pipeline
@@ -190,10 +190,13 @@ class Egress:
                 return  # no roster yet: deferred
             decision = check_reply(route.adapter.capabilities, envelope,
                                    now_ms=int(time.time() * 1000),
-                                   last_inbound_at=target.last_inbound_at)
+                                   last_inbound_at=target.last_inbound_at,
+                                   settings=route.account.settings)
         except PolicyRefusal as exc:
+            name, language = exc.template or (None, None)
             await self._finish_failed(row, None, Outcome(
-                state="failed", code=exc.code, reason=exc.reason, suggestion=exc.suggestion))
+                state="failed", code=exc.code, reason=exc.reason, suggestion=exc.suggestion,
+                template_name=name, template_language=language))
             return
         except ReplyFailed as exc:
             await self._finish_failed(row, None, exc.outcome)
@@ -245,7 +248,8 @@ class Egress:
                 state="failed", code="auth_expired", reason="channel has no send credentials"))
             return
         except (WindowClosed, AuthExpired, Refused, Permanent, SendError) as exc:
-            await self._finish_failed(row, None, failure(exc))
+            await self._finish_failed(row, None, failure(exc, suggested_template(
+                route.adapter.capabilities, route.account.settings)))
             return
         self.sent += 1
         await self._finish_sent(row, route, envelope, result.platform_message_id,

@@ -47,6 +47,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     # stamps the message after it, so a read/delivery watermark at or past the platform's
     # time of the message is at or past this one (gateway.pipeline.watermarks)
     sent_ms: int | None = None
+    # a closed window: the channel's re-engagement template to send instead (name, language)
+    template_name: str | None = None
+    template_language: str | None = None
 
 
 def row_record(tenant: str, outbox_id: uuid.UUID) -> bytes:
@@ -85,17 +88,23 @@ def platform_code(exc: Exception) -> str | None:
     return str(code) if code is not None else None
 
 
-def failure(exc: SendError) -> Outcome:
-    """The outcome of a send the platform (or the adapter) refused for good."""
+def failure(exc: SendError, template: tuple[str, str] | None = None) -> Outcome:
+    """The outcome of a send the platform (or the adapter) refused for good (``template``:
+    the channel's re-engagement template, suggested when the window closed)."""
     code = next((c for t, c in ((WindowClosed, "window_closed"), (AuthExpired, "auth_expired"),
                                 (Refused, "refused"), (Permanent, "permanent"))
                  if isinstance(exc, t)), "permanent")
-    suggestion = ("send an approved message template or a tagged message"
+    named = (f"send the approved template {template[0]!r} ({template[1]})"
+             if template is not None else None)
+    suggestion = (named or "send an approved message template or a tagged message"
                   if code == "window_closed" else
                   "an operator must renew the channel's access token"
                   if code == "auth_expired" else None)
+    hint = template if code == "window_closed" else None
     return Outcome(state="failed", code=code, reason=exc.reason, suggestion=suggestion,
-                   platform_code=platform_code(exc))
+                   platform_code=platform_code(exc),
+                   template_name=hint[0] if hint else None,
+                   template_language=hint[1] if hint else None)
 
 
 def sent_status(row: OutboxRow, reply: Envelope, platform_message_id: str | None) -> Envelope:

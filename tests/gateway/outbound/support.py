@@ -71,9 +71,18 @@ async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                            graph_limits: dict[str, RateLimit] | None = None,
                            second: bool = False, graph_cls: type[FakeGraphAPI] = FakeGraphAPI,
                            x_cls: type[FakeXAPI] = FakeXAPI, x_send_limit: RateLimit = UNLIMITED,
+                           channel_settings: dict[str, dict[str, str]] | None = None,
                            ) -> AsyncIterator[tuple[LocalGateway, Fakes, LocalGateway | None]]:
     admin_keys = {TENANT: new_admin_key()}
     config = sandbox_config(platforms=PLATFORMS, database_url=db_url, admin_keys=admin_keys)
+    if channel_settings:  # extra settings per platform's channel
+        tenant = config.tenants[TENANT]
+        channels = {
+            cid: msgspec.structs.replace(ch, settings={
+                **ch.settings, **channel_settings.get(ch.adapter, {})})
+            for cid, ch in tenant.channels.items()}
+        config = msgspec.structs.replace(config, tenants={
+            **config.tenants, TENANT: msgspec.structs.replace(tenant, channels=channels)})
     account = {p: config.tenants[TENANT].channels[f"{TENANT}-{p}"].account_id
                for p in PLATFORMS}
     limits = graph_limits or {"number_limit": UNLIMITED, "pair_limit": UNLIMITED,

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.capabilities import RateLimit
+from adapters.errors import Refused, WindowClosed
 from adapters.instagram.adapter import InstagramAdapter
 from adapters.messenger.adapter import MessengerAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
 from adapters.x.adapter import XAdapter
 from gateway.envelope import Channel, ConversationRef, Envelope, Media, Template, Text
-from gateway.pipeline.policy import PolicyRefusal, check_reply
+from gateway.pipeline.outcomes import failure
+from gateway.pipeline.policy import PolicyRefusal, check_reply, suggested_template
 from gateway.pipeline.ratelimit import SendBuckets, bucket_key
 from gateway.store.db import Database
 
@@ -46,6 +48,27 @@ def test_whatsapp_window_allows_text_inside_and_templates_outside() -> None:
                        last_inbound_at=_ago(500)).action == "send"
     with pytest.raises(PolicyRefusal):  # never wrote: no window at all
         check_reply(caps, _out(Text(text="hi")), now_ms=NOW_MS, last_inbound_at=None)
+
+
+def test_the_channels_re_engagement_template_is_suggested_by_name() -> None:
+    caps = WhatsAppAdapter.capabilities
+    settings = {"window_template": "we_are_back"}
+    assert suggested_template(caps, settings) == ("we_are_back", "en_US")
+    assert suggested_template(caps, {**settings, "window_template_language": "pt_BR"}) == (
+        "we_are_back", "pt_BR")
+    assert suggested_template(caps, {}) is None
+    # only where templates are the way out (Messenger's is a tag)
+    assert suggested_template(MessengerAdapter.capabilities, settings) is None
+    with pytest.raises(PolicyRefusal) as refused:
+        check_reply(caps, _out(Text(text="hi")), now_ms=NOW_MS, last_inbound_at=_ago(30),
+                    settings=settings)
+    assert refused.value.template == ("we_are_back", "en_US")
+    assert "'we_are_back'" in (refused.value.suggestion or "")
+    # the platform refusing the send itself (131047) suggests it too
+    outcome = failure(WindowClosed("re-engagement message"), ("we_are_back", "en_US"))
+    assert (outcome.code, outcome.template_name, outcome.template_language) == (
+        "window_closed", "we_are_back", "en_US")
+    assert failure(Refused("no"), ("we_are_back", "en_US")).template_name is None
 
 
 @pytest.mark.parametrize("adapter", [MessengerAdapter, InstagramAdapter])

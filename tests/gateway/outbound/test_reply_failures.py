@@ -12,7 +12,7 @@ import pytest
 from gateway.app_keys import DATABASE
 from gateway.client import RequestFailed
 from gateway.client.replies import post_sealed, seal_reply
-from gateway.envelope import Status
+from gateway.envelope import Status, Template
 from tests.gateway.outbound.support import (
     agents,
     customer_writes,
@@ -79,6 +79,7 @@ async def test_whatsapp_outside_the_window_needs_a_template(db_url: str) -> None
                                                                 "window_closed")
         assert done.reason is not None and "24h" in done.reason
         assert done.suggestion is not None and "template" in done.suggestion
+        assert done.suggested_template is None  # the channel names none
         assert done.attempts == 1
         assert fakes.texts_received("whatsapp") == []
         (record,) = await receive(agent, 1)
@@ -86,6 +87,27 @@ async def test_whatsapp_outside_the_window_needs_a_template(db_url: str) -> None
         assert record.envelope.content.error is not None
         assert record.envelope.content.error.code == "window_closed"
         assert track([record]).replies[reply.id].delivery == "failed"
+
+
+async def test_a_closed_window_suggests_the_channels_re_engagement_template(
+        db_url: str) -> None:
+    named = {"whatsapp": {"window_template": "we_are_back", "window_template_language": "es"}}
+    async with outbound_gateway(db_url, channel_settings=named) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "whatsapp")
+        (inbound,) = await receive(agent, 1)
+        await _age_window(gw, 25)
+        out = await send_reply(agent, inbound, reply_to(inbound, "too late"))
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert (done.state, done.error_code) == ("failed", "window_closed")
+        assert (done.suggested_template, done.suggested_language) == ("we_are_back", "es")
+        assert done.suggestion is not None and "'we_are_back'" in done.suggestion
+        # the suggestion, taken up, goes out
+        template = msgspec.structs.replace(
+            reply_to(inbound, ""), content=Template(name="we_are_back", language="es"))
+        sent = await send_reply(agent, inbound, template)
+        final = await wait_state(agent, inbound.conversation_id, sent.message_id)
+        assert final.state == "sent", final
 
 
 async def test_messenger_human_agent_tag_extends_the_window_to_seven_days(db_url: str) -> None:
