@@ -158,6 +158,31 @@ class AdaptersConfig(_Section, frozen=True):
     ] = msgspec.field(default_factory=dict)
 
 
+class SendLimitConfig(_Section, frozen=True):
+    """At most ``limit`` sends per ``per_s`` seconds per ``scope`` (adapters.capabilities)."""
+
+    scope: Literal["account", "recipient", "app", "user"]
+    limit: Annotated[int, msgspec.Meta(ge=1)]
+    per_s: Annotated[float, msgspec.Meta(gt=0)]
+
+
+class EgressConfig(_Section, frozen=True):
+    poll_s: Annotated[float, msgspec.Meta(gt=0), _doc("look for due replies this often")] = 0.5
+    batch: Annotated[int, msgspec.Meta(ge=1, le=1000),
+                     _doc("replies one process leases (and sends concurrently) per round")] = 16
+    lease_s: Annotated[float, msgspec.Meta(ge=1),
+                       _doc("a lease not finished by then is taken over by another process")] = 30.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100),
+                            _doc("platform attempts before a reply ends failed (exhausted)")] = 8
+    backoff_base_s: Annotated[float, msgspec.Meta(gt=0), _doc("first retry delay")] = 1.0
+    backoff_cap_s: Annotated[float, msgspec.Meta(gt=0), _doc("longest retry delay")] = 300.0
+    rate_limits: Annotated[
+        dict[str, list[SendLimitConfig]],
+        _doc("per adapter name, send limits replacing the adapter's declared ones (shared by"
+             " every process), e.g. a WhatsApp number on a higher throughput tier"),
+    ] = msgspec.field(default_factory=dict)
+
+
 class LoggingConfig(_Section, frozen=True):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("minimum level")] = "info"
     format: Annotated[
@@ -206,6 +231,7 @@ class Config(_Section, frozen=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     edge: EdgeConfig = msgspec.field(default_factory=EdgeConfig)
     adapters: AdaptersConfig = msgspec.field(default_factory=AdaptersConfig)
+    egress: EgressConfig = msgspec.field(default_factory=EgressConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     tenants: dict[str, TenantConfig] = msgspec.field(default_factory=dict)
 

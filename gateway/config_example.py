@@ -37,6 +37,8 @@ EXAMPLES: dict[str, list[str]] = {
     "edge.state_path": ['state_path = "edge-state.json"'],
     "adapters.enabled": ['enabled = ["whatsapp", "messenger", "instagram", "x", "telegram"]'],
     "adapters.options": ["# [adapters.options.x]", "# poll_interval_s = 60.0"],
+    "egress.rate_limits": ["# [[egress.rate_limits.whatsapp]]",
+                           '# scope = "account"', "# limit = 250", "# per_s = 1.0"],
 }
 
 TENANTS = """\

@@ -55,6 +55,7 @@ from adapters.errors import (
     SendError,
     WindowClosed,
 )
+from gateway.config import EgressConfig
 from gateway.edge import KIND_EDGE_SESSION
 from gateway.envelope import (
     Envelope,
@@ -80,7 +81,7 @@ from gateway.store.outbound import ConversationTarget
 from gateway.store.outbox import OutboxRow
 from gateway.wire import Roster, sealing_ad
 
-__all__ = ["Egress", "EgressSettings"]
+__all__ = ["Egress", "EgressSettings", "egress_settings"]
 
 log = get_logger("unigate.egress")
 
@@ -100,6 +101,17 @@ class EgressSettings:
     rate_limits: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
 
 
+def egress_settings(config: EgressConfig) -> EgressSettings:
+    """The worker's settings from the ``[egress]`` config section."""
+    return EgressSettings(
+        poll_s=config.poll_s, batch=config.batch, lease_s=config.lease_s,
+        max_attempts=config.max_attempts, backoff_base_s=config.backoff_base_s,
+        backoff_cap_s=config.backoff_cap_s,
+        rate_limits={adapter: tuple(RateLimit(scope=lim.scope, limit=lim.limit, per_s=lim.per_s)
+                                    for lim in limits)
+                     for adapter, limits in config.rate_limits.items()})
+
+
 class Egress:
     def __init__(self, pipeline: Pipeline, routes: dict[str, Any],
                  session: aiohttp.ClientSession, settings: EgressSettings | None = None,
@@ -109,7 +121,7 @@ class Egress:
         self.db = pipeline.db
         self.routes = routes
         self.session = session
-        self.settings = settings or EgressSettings()
+        self.settings = settings or egress_settings(pipeline.config.egress)
         self.tenants = list(tenants if tenants is not None else pipeline.config.tenants)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.buckets = SendBuckets(self.db)

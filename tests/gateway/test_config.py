@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from adapters.capabilities import RateLimit
 from gateway.config import Config, ConfigError, Secret, load_config, parse_config
 from gateway.config_example import render_example
+from gateway.pipeline.egress import EgressSettings, egress_settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "example-config.toml"
@@ -33,6 +35,19 @@ def with_channel(**channel: Any) -> dict[str, Any]:
         "tenants": {"acme": {"channels": {"acme-wa": {
             "adapter": "whatsapp", "account_id": "1001", **channel}}}},
     }
+
+
+def test_the_egress_section_becomes_the_workers_settings() -> None:
+    config = parse_config({"egress": {"batch": 4, "poll_s": 0.2, "max_attempts": 3,
+                                      "rate_limits": {"whatsapp": [
+                                          {"scope": "account", "limit": 250, "per_s": 1.0},
+                                          {"scope": "recipient", "limit": 1, "per_s": 6.0}]}}})
+    settings = egress_settings(config.egress)
+    assert (settings.batch, settings.poll_s, settings.max_attempts) == (4, 0.2, 3)
+    assert settings.rate_limits == {"whatsapp": (
+        RateLimit(scope="account", limit=250, per_s=1.0),
+        RateLimit(scope="recipient", limit=1, per_s=6.0))}
+    assert egress_settings(Config().egress) == EgressSettings()
 
 
 def test_defaults_are_a_valid_config() -> None:
@@ -56,6 +71,11 @@ def test_defaults_are_a_valid_config() -> None:
     ({"tenants": {"acme": {"admin_public_key": "bm90IDMyIGJ5dGVz"}}}, "`$.tenants.acme`"),
     ({"tenants": {"Acme!": {}}}, "`$.tenants.Acme!`"),
     ({"surprise": {}}, "`$`"),
+    ({"egress": {"batch": 0}}, "`$.egress.batch`"),
+    ({"egress": {"rate_limits": {"whatsapp": [{"scope": "galaxy", "limit": 1, "per_s": 1}]}}},
+     "`$.egress.rate_limits[...][0].scope`"),
+    ({"egress": {"rate_limits": {"whatsapp": [{"scope": "account", "limit": 1, "per_s": 0}]}}},
+     "`$.egress.rate_limits[...][0].per_s`"),
 ])
 def test_validation_errors_name_the_path(data: dict[str, Any], path: str) -> None:
     with pytest.raises(ConfigError) as caught:
