@@ -30,6 +30,7 @@ from typing import Any
 from adapters.testing.webhook_delivery import Delivery
 from gateway.app_keys import DATABASE
 from gateway.client import Received
+from gateway.client.http import GatewayHTTP
 from gateway.client.replies import MessageOut, ReplyTracker, get_reply, post_reply
 from gateway.demo_agent import DeviceView
 from gateway.demo_payloads import WABA_ID
@@ -185,7 +186,7 @@ def _record_of(envelope: Envelope, envelope_id: str) -> bool:
             and envelope_id in (content.correlation, content.target))
 
 
-async def _settled(http: Any, conversation_id: str, message_id: str) -> MessageOut:
+async def _settled(http: GatewayHTTP, conversation_id: str, message_id: str) -> MessageOut:
     """Poll ``GET …/messages/{id}`` until the reply was sent or failed (or ``WAIT_S``)."""
     out = await get_reply(http, conversation_id, message_id)
     for _ in range(int(WAIT_S / 0.05)):
