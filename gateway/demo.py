@@ -1,14 +1,25 @@
 """``unigate demo`` (what ``make demo`` runs): the whole gateway, end to end, in one process.
 
 1. an embedded Postgres (the ``pgserver`` wheel) in a temporary directory, migrated;
-2. the gateway on loopback with one tenant and a channel per platform (fresh keys for all);
+2. the conformance kit's fake platform APIs (Graph, X, Telegram) on loopback
+   (:mod:`gateway.demo_platforms`), and the gateway with one tenant and a channel per platform
+   (fresh keys for all), its adapters pointed at those fakes;
 3. three devices enrolled — an agent laptop, an agent phone, a support bot — and the tenant
    admin's signed roster naming them; a fourth device enrolled but left off the roster;
-4. the conformance kit's platform senders post signed webhooks on all five channels
+4. the kit's platform senders post signed webhooks on all five channels
    (:mod:`gateway.demo_script`): texts, reactions, statuses, a batch, a duplicate, a forgery;
-5. the agent laptop prints every envelope as it decrypts it; then the checks: every channel
-   read, in order, once; the batch, the duplicate and the 401; the other devices; and that
-   neither the database nor the gateway's log holds a customer's text, name or number.
+   the agent laptop prints every envelope as it decrypts it;
+5. the agent laptop answers a customer on each channel (:mod:`gateway.demo_replies`): sealed to
+   the edge and its colleagues (the phone prints the copy it opens as soon as the reply is
+   queued), sent by the egress worker to the fake API (the transcript shows the exact text it
+   received), the reply's state read back; WhatsApp's delivered and read statuses come back
+   as signed webhooks and a ``ReplyTracker`` folds them; one reply outside WhatsApp's 24 h
+   window is refused with its reason and suggested template, and sends nothing;
+6. the checks (:mod:`gateway.demo_checks`): every channel read, in order, once; the batch, the
+   duplicate and the 401; the other devices; each reply on its platform exactly once with its
+   exact text, every reply copy opened by the colleagues, the statuses folded, the refusal;
+   and that neither the database nor the gateway's log holds a customer's text, name or
+   number, or a reply's text.
 
 It exits by itself (0 when every check passed) and deletes the temporary Postgres;
 ``--forever`` keeps serving with a trickle of customer messages until Ctrl-C.
@@ -31,14 +42,21 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from adapters.testing.webhook_delivery import Delivery, Faults, deliver_webhooks, plan_deliveries
+from crypto import IdentityKeyPair
 from gateway.app_keys import DATABASE
+from gateway.config import Config
 from gateway.demo_agent import DeviceView
-from gateway.demo_checks import Check, run_checks
+from gateway.demo_checks import Check, inbound_checks, privacy_checks, reply_checks
+from gateway.demo_platforms import FakePlatforms
+from gateway.demo_replies import WINDOW_TEMPLATE, play_replies
 from gateway.demo_script import CUSTOMERS, Scene, build_script, canaries
 from gateway.logging import configure
-from gateway.sandbox import LocalGateway
+from gateway.pipeline import policy
+from gateway.roster_admin import new_admin_key
+from gateway.sandbox import LocalGateway, sandbox_config
 from gateway.sandbox.traffic import PLATFORM_STYLES
 from gateway.store.db import create_database, with_database
 from gateway.store.embedded import EmbeddedPostgres
@@ -65,6 +83,8 @@ def _banner() -> None:
     _say(" Fake WhatsApp, Messenger, Instagram, X and Telegram servers post signed webhooks;")
     _say(" the gateway seals each message for the inbox's devices the moment it arrives, and")
     _say(" only those devices can read it. Postgres and the logs never see it in the clear.")
+    _say(" Then an agent answers on every channel: sealed on the device, opened by the edge")
+    _say(" only to send it through the platform's (fake) API.")
     _say("=" * WIDTH)
 
 
@@ -178,23 +198,51 @@ async def _trickle(gw: LocalGateway, session: aiohttp.ClientSession,
                           []), gw, session, laptop, 0.0)
 
 
+def _config(url: str, port: int, admin_keys: dict[str, IdentityKeyPair]) -> Config:
+    """The sandbox config for the demo tenant; its WhatsApp channel names the approved
+    template to suggest when the 24 h window is closed."""
+    config = sandbox_config(tenants=(TENANT,), database_url=url, admin_keys=admin_keys,
+                            port=port)
+    tenant = config.tenants[TENANT]
+    name, language = WINDOW_TEMPLATE
+    template = {policy.WINDOW_TEMPLATE: name, policy.WINDOW_TEMPLATE_LANGUAGE: language}
+    channels = {cid: msgspec.structs.replace(ch, settings={**ch.settings, **template})
+                if ch.adapter == "whatsapp" else ch for cid, ch in tenant.channels.items()}
+    tenant = msgspec.structs.replace(tenant, channels=channels)
+    return msgspec.structs.replace(config, tenants={TENANT: tenant})
+
+
+async def _start(stack: contextlib.AsyncExitStack, args: argparse.Namespace,
+                 ) -> tuple[LocalGateway, FakePlatforms]:
+    """Postgres, the fake platform APIs, and the gateway pointed at them."""
+    url, where = await stack.enter_async_context(_postgres(args.database_url))
+    admin_keys = {TENANT: new_admin_key()}
+    config = _config(url, args.port, admin_keys)
+    platforms = FakePlatforms(config, TENANT)
+    await platforms.start()
+    stack.push_async_callback(platforms.close)
+    gw = await LocalGateway.start(config=platforms.configure(config), admin_keys=admin_keys)
+    stack.push_async_callback(gw.stop)
+    _say(f"[1] Postgres  {where}")
+    _say(f"              schema v{await _schema_version(gw)}, migrated at startup")
+    _say(f"[2] Gateway   {gw.base_url}   (fresh edge keys, kept out of the database)")
+    _say(f"              webhooks  {gw.base_url}/webhooks/<channel>")
+    _say(f"              metrics   {gw.base_url}/metrics")
+    _say(f"              health    {gw.base_url}/healthz   ready: {gw.base_url}/readyz")
+    _say(f"              tenant '{TENANT}', one channel per platform: "
+         + ", ".join(sorted(c.platform for c in gw.channels.values())))
+    _say(f"              replies go to the kit's fake platform APIs: Graph {platforms.graph.url},")
+    _say(f"              X {platforms.x.url}, Telegram {platforms.telegram.url}")
+    return gw, platforms
+
+
 async def _demo(args: argparse.Namespace) -> int:
     _banner()
     logs = io.StringIO()
     configure("debug", "json", logs, cache=False)  # the most the gateway ever logs
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
-        url, where = await stack.enter_async_context(_postgres(args.database_url))
-        gw = await LocalGateway.start(database_url=url, tenants=(TENANT,), port=args.port)
-        stack.push_async_callback(gw.stop)
-        _say(f"[1] Postgres  {where}")
-        _say(f"              schema v{await _schema_version(gw)}, migrated at startup")
-        _say(f"[2] Gateway   {gw.base_url}   (fresh edge keys, kept out of the database)")
-        _say(f"              webhooks  {gw.base_url}/webhooks/<channel>")
-        _say(f"              metrics   {gw.base_url}/metrics")
-        _say(f"              health    {gw.base_url}/healthz   ready: {gw.base_url}/readyz")
-        _say(f"              tenant '{TENANT}', one channel per platform: "
-             + ", ".join(sorted(c.platform for c in gw.channels.values())))
+        gw, platforms = await _start(stack, args)
         views = await _devices(gw)
         for view in views.values():
             stack.push_async_callback(view.client.close)
@@ -202,20 +250,27 @@ async def _demo(args: argparse.Namespace) -> int:
         accounts = {c.platform: c.account_id for c in gw.channels.values()}
         script = build_script(accounts)
         session = await stack.enter_async_context(aiohttp.ClientSession())
+        laptop = views["agent-laptop"]
         _say("[4] Traffic   the conformance kit's platform senders post signed webhooks;")
         _say("              🔓 lines are printed by the agent laptop as it decrypts them.")
-        answers = [await _play(scene, gw, session, views["agent-laptop"], args.pace)
-                   for scene in script]
-        checks = await run_checks(gw, script, answers, views, canaries=canaries(script),
-                                  logs=logs)
+        answers = [await _play(scene, gw, session, laptop, args.pace) for scene in script]
+        checks = await inbound_checks(script, answers, views)
+
+        async def play(scene: Scene) -> list[Delivery]:
+            return await _play(scene, gw, session, laptop, args.pace)
+
+        act = await play_replies(gw, views, platforms, play, _say)
+        checks += await reply_checks(act, views, platforms)
+        checks += await privacy_checks(gw, [*answers, act.statuses],
+                                       canaries=canaries(script) + act.texts, logs=logs)
         _report(checks, time.monotonic() - started)
         if args.forever:
-            await _trickle(gw, session, views["agent-laptop"])
+            await _trickle(gw, session, laptop)
     return 0 if all(check.ok for check in checks) else 1
 
 
 def _report(checks: list[Check], elapsed: float) -> None:
-    _say("\n[5] Checks")
+    _say("\n[6] Checks")
     for check in checks:
         _say(f"  {'✓' if check.ok else '✗'} {check.text}")
     failed = sum(1 for check in checks if not check.ok)

@@ -26,11 +26,16 @@ def describe(envelope: Envelope) -> str:
     """One line for a decrypted envelope, as an inbox would show it."""
     content = envelope.content
     if isinstance(content, Text):
+        if envelope.direction == "out":  # a colleague's reply, as its author sealed it
+            return f"↩ a colleague's reply, queued: “{content.text}”"
         return f"“{content.text}”"
     if isinstance(content, Reaction):
         return "removed a reaction" if content.removed else f"reacted {content.emoji}"
     if isinstance(content, Status):
-        return f"status of our reply: {content.status}"
+        if envelope.direction == "out" and content.status == "sent":  # the edge's record
+            return f"the edge sent our reply: platform id {envelope.platform_message_id}"
+        code = f" ({content.error.code})" if content.error is not None else ""
+        return f"status of our reply: {content.status}{code}"
     if isinstance(content, ReadMarker):
         return "read our reply"
     return f"({kind_of(envelope)})"
@@ -41,6 +46,10 @@ def _who(envelope: Envelope) -> str:
     if sender is None:
         return envelope.conversation.id
     return sender.name or sender.username or sender.id
+
+
+def _from_customer(envelope: Envelope) -> bool:
+    return envelope.direction == "in" and envelope.sender is not None
 
 
 class DeviceView:
@@ -59,6 +68,7 @@ class DeviceView:
         self._task: asyncio.Task[None] | None = None
         self._lines: list[str] = []
         self.failure: str | None = None
+        self._names: dict[str, str] = {}  # conversation id -> the customer, once known
 
     @property
     def opened(self) -> list[Envelope]:
@@ -76,6 +86,9 @@ class DeviceView:
             async with self.client.stream() as stream:
                 async for received in stream:
                     self.received.append(received)
+                    envelope = received.envelope
+                    if envelope is not None and _from_customer(envelope):
+                        self._names[received.conversation_id] = _who(envelope)
                     if self.show is not None:
                         self._lines.append(self.line(received))
                     self._arrived.set()
@@ -91,7 +104,8 @@ class DeviceView:
             return f"  ✗ {self.name:<12} {platform:<9} could not open #{received.seq}: " \
                    f"{received.error}"
         envelope = received.envelope
-        return (f"  🔓 {self.name:<12} {platform:<9} {_who(envelope):<17} "
+        who = self._names.get(received.conversation_id, _who(envelope))
+        return (f"  🔓 {self.name:<12} {platform:<9} {who:<17} "
                 f"#{received.seq:<2} {describe(envelope)}")
 
     def flush(self) -> None:
@@ -102,16 +116,26 @@ class DeviceView:
 
     async def wait_for(self, count: int, timeout_s: float) -> bool:
         """True once ``count`` frames arrived; False after ``timeout_s`` or a failure."""
+        return await self.wait_until(lambda: len(self.received) >= count, timeout_s)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """True once ``condition()`` holds (checked as frames arrive); False after
+        ``timeout_s`` or a failure."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while len(self.received) < count and self.failure is None:
+        while not condition() and self.failure is None:
             left = deadline - loop.time()
             if left <= 0:
                 return False
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), left)
-        return len(self.received) >= count
+        return condition()
+
+    def find(self, condition: Callable[[Envelope], bool]) -> Received | None:
+        """The first frame whose opened envelope meets ``condition``."""
+        return next((r for r in self.received
+                     if r.envelope is not None and condition(r.envelope)), None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

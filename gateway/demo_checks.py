@@ -11,13 +11,17 @@ from dataclasses import dataclass
 
 from adapters.testing.webhook_delivery import Delivery
 from gateway.app_keys import DATABASE
+from gateway.client.replies import ReplyTracker
 from gateway.demo_agent import DeviceView, kind_of
-from gateway.demo_script import Expect, Scene
+from gateway.demo_platforms import FakePlatforms
+from gateway.demo_replies import RepliesAct, sends_of
+from gateway.demo_script import CUSTOMERS, Expect, Scene
 from gateway.envelope import Envelope, Reaction, Status, Text
 from gateway.sandbox import LocalGateway
+from gateway.sandbox.local import PLATFORMS
 from gateway.store.db import quote_ident
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "inbound_checks", "privacy_checks", "reply_checks"]
 
 SETTLE_S = 5.0
 METRIC_LINE = re.compile(r'^unigate_webhooks_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
@@ -52,9 +56,10 @@ def _answer(delivery: Delivery) -> dict[str, object]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-async def run_checks(gw: LocalGateway, script: list[Scene], answers: list[list[Delivery]],
-                     views: dict[str, DeviceView], *, canaries: list[str],
-                     logs: io.StringIO) -> list[Check]:
+async def inbound_checks(script: list[Scene], answers: list[list[Delivery]],
+                         views: dict[str, DeviceView]) -> list[Check]:
+    """What the devices read of the customers' traffic and what the gateway answered (run
+    when the traffic is over, before the replies)."""
     expected = [e for scene in script for e in scene.expect]
     for view in views.values():
         if view.name != "off-roster":
@@ -67,10 +72,13 @@ async def run_checks(gw: LocalGateway, script: list[Scene], answers: list[list[D
                         f"{len(outsider.received)} envelopes delivered, "
                         f"{len(outsider.opened)} readable"))
     checks += _answers(script, answers, views["agent-laptop"])
-    checks.append(await _database(gw, canaries))
-    checks.append(_logs(logs, canaries))
-    checks.append(await _metrics(gw, answers))
     return checks
+
+
+async def privacy_checks(gw: LocalGateway, answers: list[list[Delivery]], *,
+                         canaries: list[str], logs: io.StringIO) -> list[Check]:
+    """Neither the database nor the log holds a canary; /metrics counts every webhook."""
+    return [await _database(gw, canaries), _logs(logs, canaries), await _metrics(gw, answers)]
 
 
 def _laptop(laptop: DeviceView, expected: list[Expect]) -> Check:
@@ -137,7 +145,8 @@ async def _database(gw: LocalGateway, canaries: list[str]) -> Check:
     text = "\n".join(dump)
     found = [c for c in canaries if c in text or c.encode().hex() in text]
     return Check(not found and rows > 0,
-                 f"database: {len(found)} of {len(canaries)} customer texts, names and numbers "
+                 f"database: {len(found)} of {len(canaries)} customer texts, replies, names and "
+                 f"numbers "
                  f"found in {rows} rows of {len(tables)} tables (searched as text and as hex)")
 
 
@@ -145,11 +154,12 @@ def _logs(logs: io.StringIO, canaries: list[str]) -> Check:
     text = logs.getvalue()
     lines = text.count("\n")
     found = [c for c in canaries if c in text]
-    sample = next((line for line in text.splitlines() if '"webhook_handled"' in line), "")
+    samples = [next((line for line in text.splitlines() if f'"{event}"' in line), "")
+               for event in ("webhook_handled", "egress_sent")]
     return Check(not found and lines > 0,
                  f"gateway log (debug level): {len(found)} of {len(canaries)} customer texts, "
-                 f"names and numbers found in its {lines} lines; one webhook's line:\n"
-                 f"      {sample}")
+                 f"replies, names and numbers found in its {lines} lines; a webhook's line and "
+                 f"a reply's:\n" + "\n".join(f"      {sample}" for sample in samples))
 
 
 async def _metrics(gw: LocalGateway, answers: list[list[Delivery]]) -> Check:
@@ -165,3 +175,84 @@ async def _metrics(gw: LocalGateway, answers: list[list[Delivery]]) -> Check:
     shown = ", ".join(f"{name} {count}" for name, count in sorted(results.items()))
     return Check(results.get("accepted") == accepted,
                  f"/metrics counts the webhooks by outcome: {shown}")
+
+
+async def reply_checks(act: RepliesAct, views: dict[str, DeviceView],
+                       platforms: FakePlatforms) -> list[Check]:
+    """Each reply reached its platform once, colleagues opened every copy, the statuses folded
+    to what each reply must end as, and the refused reply sent nothing."""
+    expected = {o.envelope_id: o.reply.delivery for o in act.outcomes}
+    for name in ("agent-phone", "support-bot"):
+        await _settle(views[name], expected)
+    return [_reached(act, platforms), _copies(act, views), _folded(act, views, expected),
+            _refused(act, platforms)]
+
+
+async def _settle(view: DeviceView, expected: dict[str, str]) -> None:
+    """Until ``view`` saw every reply end as expected (or ``SETTLE_S``)."""
+    await view.wait_until(lambda: _states(view, expected) == expected, SETTLE_S)
+
+
+def _states(view: DeviceView, expected: dict[str, str]) -> dict[str, str | None]:
+    """What a ReplyTracker fed with everything ``view`` opened makes of each reply."""
+    tracker = ReplyTracker()
+    for envelope in view.opened:
+        tracker.observe(envelope)
+    return {i: tracker.replies[i].delivery if i in tracker.replies else None for i in expected}
+
+
+def _reached(act: RepliesAct, platforms: FakePlatforms) -> Check:
+    sent = [o for o in act.outcomes if o.reply.delivery != "failed"]
+    good = []
+    for outcome in sent:
+        handle = CUSTOMERS[outcome.reply.customer].handle
+        got = sends_of(platforms, outcome.reply)
+        if (len(got) == 1 and handle in got[0].to and outcome.final.state == "sent"
+                and outcome.final.platform_message_id and outcome.final.attempts == 1):
+            good.append(outcome.reply.platform)
+    total = sum(len(platforms.sends(p)) for p in PLATFORMS)
+    return Check(len(good) == len(sent) == total,
+                 f"each of the {len(sent)} replies reached its platform's API exactly once with "
+                 f"its exact text ({', '.join(good)}; {total} messages in all), sent on the first "
+                 f"attempt, its platform message id recorded")
+
+
+def _copies(act: RepliesAct, views: dict[str, DeviceView]) -> Check:
+    ids = sorted(o.envelope_id for o in act.outcomes)
+    counts = []
+    for name in ("agent-phone", "support-bot"):
+        copies = sorted(e.id for e in views[name].opened
+                        if e.direction == "out" and isinstance(e.content, Text))
+        counts.append(len(copies) if copies == ids else -1)
+    laptop = views["agent-laptop"]
+    own = [e for e in laptop.opened if e.direction == "out" and isinstance(e.content, Text)]
+    outsider = views["off-roster"]
+    ok = all(n == len(ids) for n in counts) and not own and not outsider.received
+    return Check(ok, f"agent-phone and support-bot opened all {len(ids)} reply copies "
+                     f"({' and '.join(map(str, counts))}, each once, sealed by the laptop); "
+                     f"the laptop got none of its own, the off-roster device "
+                     f"{len(outsider.received)}")
+
+
+def _folded(act: RepliesAct, views: dict[str, DeviceView], expected: dict[str, str]) -> Check:
+    laptop = {i: act.tracker.replies[i].delivery if i in act.tracker.replies else None
+              for i in expected}
+    devices = [laptop, *(_states(views[n], expected) for n in ("agent-phone", "support-bot"))]
+    gateway = {o.envelope_id: o.final.delivery for o in act.outcomes}
+    ok = all(states == expected for states in devices) and gateway == expected
+    shown = Counter(expected.values())
+    return Check(ok, "ReplyTracker on each roster device folds the statuses to the expected "
+                     "delivery, as the gateway's GET does ("
+                     + ", ".join(f"{n} {state}" for state, n in sorted(shown.items())) + ")")
+
+
+def _refused(act: RepliesAct, platforms: FakePlatforms) -> Check:
+    refused = next(o for o in act.outcomes if o.reply.delivery == "failed")
+    handle = CUSTOMERS[refused.reply.customer].handle
+    to_her = [s for s in platforms.sends("whatsapp") if s.to == handle]
+    final = refused.final
+    ok = (final.state == "failed" and final.error_code == "window_closed" and not to_her
+          and bool(final.reason) and final.suggested_template is not None)
+    return Check(ok, f"the reply outside the 24 h window was refused ({final.error_code}, "
+                     f"template {final.suggested_template!r} suggested) and sent nothing "
+                     f"({len(to_her)} messages reached the platform for that customer)")

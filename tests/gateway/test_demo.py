@@ -18,6 +18,8 @@ from adapters.sdk import Account, AdapterContext, Secret
 from adapters.testing.fixtures import inbound_request
 from gateway import cli, demo_crypto
 from gateway.demo_agent import kind_of
+from gateway.demo_platforms import API_NAMES, PLATFORM_NAMES
+from gateway.demo_replies import REFUSED, REPLIES
 from gateway.demo_script import CUSTOMERS, build_script, canaries
 from gateway.sandbox.traffic import signed_webhook
 
@@ -61,7 +63,7 @@ def demo_run() -> subprocess.CompletedProcess[str]:
 def test_demo_exits_zero_after_every_check(demo_run: subprocess.CompletedProcess[str]) -> None:
     out = demo_run.stdout
     assert demo_run.returncode == 0, out + demo_run.stderr
-    assert "All 10 checks held" in out
+    assert "All 14 checks held" in out
     assert "✗" not in out and "DEMO FAILED" not in out
     assert "Traceback" not in demo_run.stderr and "Unclosed" not in demo_run.stderr
 
@@ -74,9 +76,16 @@ def test_demo_banner_names_the_urls(demo_run: subprocess.CompletedProcess[str]) 
         assert base + path in demo_run.stdout
 
 
+def _act(out: str, start: str, end: str) -> str:
+    """The transcript from the heading ``start`` up to the heading ``end``."""
+    assert start in out and end in out, out
+    return out[out.index(start):out.index(end)]
+
+
 def test_agent_device_decrypts_every_channel(
         demo_run: subprocess.CompletedProcess[str]) -> None:
-    lines = [line for line in demo_run.stdout.splitlines() if "🔓 agent-laptop" in line]
+    traffic = _act(demo_run.stdout, "[4] Traffic", "[5] Replies")
+    lines = [line for line in traffic.splitlines() if "🔓 agent-laptop" in line]
     script = build_script(ACCOUNTS)
     for scene in script:
         for expect in scene.expect:
@@ -103,6 +112,78 @@ def test_duplicate_and_batch_answers(demo_run: subprocess.CompletedProcess[str])
     assert "← 200 stored 0, duplicate 1" in out
     assert "← 200 stored 3" in out
     assert "0 envelopes delivered, 0 readable" in out
+
+
+def test_every_reply_reaches_its_platform_and_the_colleagues(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    """Per reply: the POST, the phone's copy as queued, the exact text at the fake platform
+    API (once), the edge's record on the laptop and the GET, in that order, with one platform
+    message id throughout."""
+    act = _act(demo_run.stdout, "[5] Replies", "[6] Checks")
+    blocks = act.split("\n▸ ")[1:]
+    assert len(blocks) == len(REPLIES) + 2  # the five replies, the statuses, the refusal
+    for reply, block in zip(REPLIES, blocks, strict=False):
+        platform = CUSTOMERS[reply.customer].platform
+        lines = block.splitlines()
+        assert lines[0] == (f"agent-laptop answers {CUSTOMERS[reply.customer].name.split()[0]}"
+                            f" on {PLATFORM_NAMES[platform]}")
+        assert re.fullmatch(r"  ↗ POST /v1/conversations/[0-9a-f]{8}…/messages  sealed for "
+                            r"the edge \+ 2 colleagues  ← (queued|sending|sent)", lines[1])
+        assert re.fullmatch(rf"  🔓 agent-phone\s+{platform}\s+.+#\d+\s+↩ a colleague's reply, "
+                            rf"queued: “{re.escape(reply.text)}”", lines[2])
+        assert lines[3].startswith(f"  ☁ {API_NAMES[platform]} got POST ")
+        assert lines[3].endswith(f"to {CUSTOMERS[reply.customer].handle}: “{reply.text}”")
+        sent = re.fullmatch(rf"  🔓 agent-laptop {platform}\s+.+#\d+\s+the edge sent our reply: "
+                            r"platform id (\S+)", lines[4])
+        assert sent, lines[4]
+        assert re.fullmatch(r"  ⇄ GET /v1/conversations/…/messages/[0-9a-f]{8}…  sent, "
+                            rf"platform id {re.escape(sent.group(1))}, attempts 1", lines[5])
+        assert act.count(f"“{reply.text}”") == 2  # the phone's copy and the platform, only
+
+
+def test_whatsapp_statuses_fold_to_read(demo_run: subprocess.CompletedProcess[str]) -> None:
+    act = _act(demo_run.stdout, "[5] Replies", "[6] Checks")
+    statuses = act[act.index("▸ WhatsApp reports the reply to Ana"):]
+    assert re.search(r"← 200 stored 1\n.+agent-laptop whatsapp\s+Ana Souza\s+#\d+\s+status of "
+                     r"our reply: delivered\n.+← 200 stored 1\n.+status of our reply: read\n",
+                     statuses)
+    assert ("ReplyTracker on agent-laptop folds it: sent → delivered → read  ⇒ read; "
+            "GET says delivery read") in statuses
+
+
+def test_reply_outside_the_window_is_refused_and_sends_nothing(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    act = _act(demo_run.stdout, "[5] Replies", "[6] Checks")
+    refused = act[act.index("▸ agent-laptop answers Farah"):]
+    assert f"↩ a colleague's reply, queued: “{REFUSED.text}”" in refused
+    assert re.search(r"⛔ refused by the channel's policy, never sent \(window_closed\): .*24h",
+                     refused)
+    assert ("suggestion: send the approved template 'order_followup' (en_US); the window "
+            "reopens when the customer writes") in refused
+    assert re.search(r"agent-laptop whatsapp\s+Farah Haddad\s+#\d+\s+status of our reply: "
+                     r"failed \(window_closed\)", refused)
+    assert "☁ WhatsApp Cloud API got 0 messages for Farah" in refused
+    assert not [line for line in act.splitlines() if "☁" in line and REFUSED.text in line]
+
+
+def test_reply_checks_and_privacy_cover_the_replies(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    checks = _act(demo_run.stdout, "[6] Checks", "checks held")
+    assert re.search(r"✓ each of the 5 replies reached its platform's API exactly once with its "
+                     r"exact text \(whatsapp, messenger, instagram, x, telegram; 5 messages in "
+                     r"all\)", checks)
+    assert re.search(r"✓ agent-phone and support-bot opened all 6 reply copies \(6 and 6, ",
+                     checks)
+    assert re.search(r"✓ ReplyTracker on each roster device folds the statuses to the expected "
+                     r"delivery, as the gateway's GET does \(1 failed, 1 read, 4 sent\)", checks)
+    assert re.search(r"✓ the reply outside the 24 h window was refused \(window_closed, template "
+                     r"'order_followup' suggested\) and sent nothing \(0 messages", checks)
+    secrets = len(canaries(build_script(ACCOUNTS))) + len(REPLIES) + 1
+    assert re.search(rf"✓ database: 0 of {secrets} customer texts, replies, names", checks)
+    assert re.search(rf"✓ gateway log \(debug level\): 0 of {secrets} customer texts, replies",
+                     checks)
+    assert '"event":"egress_sent"' in checks
+    assert "accepted 17, unauthorized 1" in checks  # the two status webhooks counted too
 
 
 def test_demo_prints_no_key_material_and_cleans_up(
@@ -167,6 +248,14 @@ def test_every_scene_parses_with_the_real_adapter(adapters: dict[str, object]) -
             assert kinds == ["text"]  # well-formed: only the signature is wrong
             continue
         assert kinds == [expect.kind for expect in scene.expect], scene.title
+
+
+def test_reply_texts_are_distinct_canaries() -> None:
+    """Each reply text occurs nowhere else in the script, so finding it anywhere is a leak."""
+    texts = [reply.text for reply in (*REPLIES, REFUSED)]
+    assert len(set(texts)) == len(texts)
+    inbound = canaries(build_script(ACCOUNTS))
+    assert not [t for t in texts if any(t in c or c in t for c in inbound)]
 
 
 def test_canaries_cover_every_customer_and_text() -> None:
