@@ -170,8 +170,9 @@ class EgressConfig(_Section, frozen=True):
     poll_s: Annotated[float, msgspec.Meta(gt=0), _doc("look for due replies this often")] = 0.5
     batch: Annotated[int, msgspec.Meta(ge=1, le=1000),
                      _doc("replies one process leases (and sends concurrently) per round")] = 16
-    lease_s: Annotated[float, msgspec.Meta(ge=1),
-                       _doc("a lease not finished by then is taken over by another process")] = 30.0
+    lease_s: Annotated[float, msgspec.Meta(ge=45),
+                       _doc("a lease not finished by then is taken over by another process;"
+                            " renewed before each platform call, which may take 30 s")] = 60.0
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100),
                             _doc("platform attempts before a reply ends failed (exhausted)")] = 8
     backoff_base_s: Annotated[float, msgspec.Meta(gt=0), _doc("first retry delay")] = 1.0
@@ -234,6 +235,11 @@ class Config(_Section, frozen=True):
     egress: EgressConfig = msgspec.field(default_factory=EgressConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     tenants: dict[str, TenantConfig] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.egress.rate_limits) - set(self.adapters.enabled))
+        if unknown:
+            raise ValueError(f"egress.rate_limits names adapters that are not enabled: {unknown}")
 
     def channel(self, channel_id: str) -> tuple[str, ChannelConfig] | None:
         """``(tenant_id, channel)`` for a webhook's channel id (ids are unique across tenants)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,11 +37,13 @@ def load_admin_key(path: Path) -> IdentityKeyPair:
 
 def build_roster(tenant: str, version: int, edge_identity: bytes,
                  devices: Iterable[tuple[str, bytes, str]]) -> Roster:
-    """A roster of ``(device_id, identity_key, kind)`` devices."""
+    """A roster of ``(device_id, identity_key, kind)`` devices (ids written in the canonical
+    UUID spelling the protocol requires; ValueError for one that is not a UUID)."""
     return Roster(
         tenant=tenant, version=version, issued_at_ms=int(time.time() * 1000),
         edge_identity=edge_identity,
-        devices=[RosterDevice(device_id=d, identity_key=k, kind="bot" if kind == "bot" else "agent")
+        devices=[RosterDevice(device_id=str(uuid.UUID(d)), identity_key=k,
+                              kind="bot" if kind == "bot" else "agent")
                  for d, k, kind in devices],
     )
 

@@ -27,9 +27,11 @@ import msgspec
 from crypto import IdentityKeyPair, IdentityPublicKey, associated_data
 from crypto.encoding import VERSION_BYTE, encode
 from crypto.errors import CryptoError
+from gateway.envelope import Status, SystemEvent
 
 __all__ = [
     "EDGE_DEVICE",
+    "NOT_A_REPLY",
     "Ack",
     "Auth",
     "BundleOut",
@@ -64,6 +66,8 @@ LABEL_AUTH = b"unigate/v1/device-auth"
 # The edge's device id inside associated data and sealed messages (it is not a UUID: one edge
 # identity serves every tenant; its key is what devices check, via the signed roster).
 EDGE_DEVICE = b"edge"
+# what only the edge writes (its records of sends, platform events): never a device's reply
+NOT_A_REPLY = (Status, SystemEvent)
 MAX_ROSTER_DEVICES = 1024
 
 
@@ -142,9 +146,12 @@ def _check_roster(roster: Roster) -> None:
     ids = []
     for device in roster.devices:
         try:
-            ids.append(uuid.UUID(device.device_id))
+            parsed = uuid.UUID(device.device_id)
         except ValueError:
             raise WireError("roster device id is not a UUID") from None
+        if str(parsed) != device.device_id:  # one spelling: ids are compared and locked as text
+            raise WireError("roster device ids are lower-case hyphenated UUIDs")
+        ids.append(parsed)
         if len(device.identity_key) != 32:
             raise WireError("roster identity keys are 32 bytes")
     if len(set(ids)) != len(ids):

@@ -32,12 +32,12 @@ from gateway.api.auth import decode_body, require_device
 from gateway.api.context import CHANNELS, HTTP_SESSION, PIPELINE
 from gateway.app_keys import CONFIG, DATABASE, METRICS
 from gateway.client.replies import DELIVERY_RANK, IDEMPOTENCY_HEADER, MessageOut
-from gateway.edge import KIND_EDGE_SESSION
-from gateway.errors import BadRequest, Conflict, NotFound, RosterChanged
+from gateway.errors import BadRequest, Conflict, NotFound, RosterChanged, Unavailable
 from gateway.pipeline.egress import Egress, EgressSettings
+from gateway.pipeline.ingest import NO_ROSTER_RETRY_S
 from gateway.pipeline.outcomes import open_outcome
 from gateway.pipeline.runtime import Pipeline
-from gateway.store import crypto_state, envelopes, outbound, outbox
+from gateway.store import devices, envelopes, outbound, outbox
 from gateway.store.db import Database
 from gateway.store.devices import DeviceRow
 from gateway.wire import EDGE_DEVICE, device_key
@@ -94,13 +94,13 @@ async def post_message(request: web.Request) -> web.Response:
     target = await outbound.target_of(db, claims.tenant, conversation_id)
     if target is None:
         raise NotFound("no such conversation")
-    if await outbound.envelope_exists(db, claims.tenant, envelope_id):
-        raise Conflict("envelope_id is already used in this tenant")
     async with db.transaction():
         row, created = await outbox.enqueue(
             db, tenant_id=claims.tenant, device_id=device.device_id, idempotency_key=key,
             conversation_id=conversation_id, channel_id=target.channel_id,
             envelope_id=envelope_id, sealed=reply.sealed)
+        if created and await outbound.envelope_exists(db, claims.tenant, envelope_id):
+            raise Conflict("envelope_id is already used in this tenant")
         copied = created and await _store_copy(pipeline, device, target, reply,
                                                envelope_id=envelope_id, recipients=recipients)
     if copied:
@@ -136,7 +136,9 @@ async def _store_copy(pipeline: Pipeline, device: DeviceRow, target: outbound.Co
     copy for its colleagues (inside the queuing transaction); False when it has none."""
     db, tenant = pipeline.db, device.tenant_id
     roster = await pipeline.ingestor.roster(tenant)
-    if roster is None or reply.roster_version != roster.version:
+    if roster is None:
+        raise Unavailable(NO_ROSTER_RETRY_S, "the inbox has no roster yet")
+    if reply.roster_version != roster.version:
         raise RosterChanged()
     me = device_key(device.device_id)
     on_roster = set(roster.device_keys())
@@ -148,8 +150,8 @@ async def _store_copy(pipeline: Pipeline, device: DeviceRow, target: outbound.Co
     colleagues = sorted(uuid.UUID(bytes=k) for k in on_roster - {me})
     if not colleagues:
         return False
-    # the colleagues' edge sessions, then the conversation: the order every writer takes them
-    await crypto_state.lock_states(db, tenant, KIND_EDGE_SESSION, sorted(map(str, colleagues)))
+    # the colleagues' sealing locks, then the conversation: the order every writer takes them
+    await devices.lock_devices(db, tenant, colleagues)
     await outbound.lock_conversation(db, tenant, target.conversation_id)
     (pos,) = await envelopes.next_stream_positions(db, 1)
     await outbound.store_copy(db, tenant, target.conversation_id, envelope_id=envelope_id,

@@ -15,8 +15,10 @@ opened with it, and what it has already processed.
 A colleague's reply (``Sealed.author`` set) was sealed by that device, not the edge, when it
 was queued: it opens through this device's pairwise session with the author (a prekey message
 from the author's roster identity opens a new one), under :func:`gateway.wire.reply_ad`, and
-its recipient list must be exactly the edge plus every device of the roster but the author. A
-device is not a recipient of its own replies (it keeps what it wrote).
+its recipient list must be exactly the edge plus every device of the roster but the author; it
+must be an outbound envelope with the frame's envelope id, neither a status nor a system event
+(those only the edge writes), naming no other sender than its author. A device is not a
+recipient of its own replies (it keeps what it wrote).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from crypto.seal import sealed_recipients
 from gateway.envelope import Envelope, decode_msgpack
 from gateway.wire import (
     EDGE_DEVICE,
+    NOT_A_REPLY,
     DeviceRegistration,
     Roster,
     SignedPrekeyIn,
@@ -206,6 +209,10 @@ class LocalDevice:
         if (envelope.tenant != self.tenant or envelope.direction != "out"
                 or envelope.id != item.envelope_id):
             raise DeviceError("the reply does not match where it was delivered")
+        if isinstance(envelope.content, NOT_A_REPLY):
+            raise DeviceError("a device's reply cannot be a status or a system event")
+        if envelope.sender is not None and envelope.sender.id not in ("", author):
+            raise DeviceError("the reply names another sender than its author")
         return envelope
 
     # ------------------------------------------------------------------ persistence

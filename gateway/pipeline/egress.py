@@ -91,7 +91,7 @@ log = get_logger("unigate.egress")
 class EgressSettings:
     poll_s: float = 0.5  # re-scan this often without a wake-up
     batch: int = 16  # rows leased per tenant and round
-    lease_s: float = 30.0
+    lease_s: float = 60.0  # renewed before each platform call: must outlast it (HTTP 30 s)
     max_attempts: int = outbox.MAX_ATTEMPTS
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
@@ -233,6 +233,12 @@ class Egress:
                 await outbound.defer(self.db, row, owner=self.owner, delay_s=wait)
                 return
             await asyncio.sleep(wait)
+        # opening, policy and rate-limit waits used part of the lease: renew it so that it
+        # outlasts the platform call (lease_s > the HTTP timeout), or stop if it was lost
+        if not await outbox.renew(self.db, row, owner=self.owner,
+                                  lease_s=self.settings.lease_s):
+            log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
+            return
         started_ms = int(time.time() * 1000)
         try:
             request = route.adapter.build_send(envelope, route.account)
@@ -333,12 +339,13 @@ class Egress:
         roster = await self.pipeline.ingestor.roster(row.tenant_id)
         sessions = self.pipeline.sessions
         used: list[SealingSet] = []
+        stored = False
         try:
             async with self.db.transaction():
                 if not await final():
                     raise _LeaseLost
                 if record is not None and roster is not None:
-                    await self._try_record(row, record, roster, used)
+                    stored = await self._try_record(row, record, roster, used)
         except _LeaseLost:
             sessions.discard(used)
             log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
@@ -349,13 +356,13 @@ class Egress:
         sessions.committed(used)
         if used:
             self.pipeline.hub.wake([row.tenant_id])
-        else:
+        elif record is not None and not stored and roster is None:
             log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
         await outbound.forget_reply(self.db, row)
         return True
 
     async def _try_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
-                          used: list[SealingSet]) -> None:
+                          used: list[SealingSet]) -> bool:
         """The record in a savepoint: if it cannot be stored, the row's final state still
         commits (a send that happened must never be repeated for want of its record)."""
         attempt: list[SealingSet] = []
@@ -366,8 +373,9 @@ class Egress:
             self.pipeline.sessions.discard(attempt)
             log.error("egress_record_failed", outbox_id=str(row.outbox_id),
                       error=type(exc).__name__)
-            return
+            return False
         used.extend(attempt)
+        return True
 
     async def _store_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
                             used: list[SealingSet]) -> None:

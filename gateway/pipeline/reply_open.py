@@ -23,7 +23,7 @@ from gateway.pipeline.sealing import SealingSet
 from gateway.store import crypto_state, outbound
 from gateway.store.outbound import ConversationTarget
 from gateway.store.outbox import OutboxRow
-from gateway.wire import EDGE_DEVICE, reply_ad
+from gateway.wire import EDGE_DEVICE, NOT_A_REPLY, reply_ad
 
 __all__ = ["NO_ROSTER_DELAY_S", "ReplyFailed", "ReplyOpener"]
 
@@ -68,6 +68,7 @@ class ReplyOpener:
             raise _failed("bad_reply", "reply is not an envelope") from None
         keys = self.pipeline.keys
         if (envelope.tenant != row.tenant_id or envelope.direction != "out"
+                or isinstance(envelope.content, NOT_A_REPLY)
                 or envelope.id != str(row.envelope_id)
                 or envelope.channel.platform != route.platform
                 or envelope.channel.account_id != route.account.id

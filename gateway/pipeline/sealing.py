@@ -1,8 +1,10 @@
 """The edge's pairwise sessions with roster devices, used inside the ingest transaction.
 
-One writer per session: :meth:`EdgeSessions.prepare` locks the session rows of the roster's
-devices (``SELECT … FOR UPDATE``, in device order) before anything is sealed, so two gateway
-processes never advance the same ratchet from the same state. A process keeps the sessions it
+One writer per session: :meth:`EdgeSessions.prepare` takes the roster devices' sealing locks
+(their ``devices`` rows, which exist before any session does) and locks their session rows
+(``SELECT … FOR UPDATE``, in device order) before anything is sealed, so two gateway processes
+never advance the same ratchet from the same state, and stream positions drawn afterwards
+commit in order per device. A process keeps the sessions it
 wrote last in memory with their version; when the locked row still has that version the cached
 session is used as is, otherwise the sealed row is opened (another process wrote since).
 
@@ -99,6 +101,7 @@ class EdgeSessions:
         """Lock, load or create the session of every roster device (inside a transaction)."""
         tenant = roster.tenant
         ordered = sorted(roster.devices, key=lambda d: d.device_id)
+        await devices.lock_devices(db, tenant, [uuid.UUID(d.device_id) for d in ordered])
         locked = await crypto_state.lock_states(db, tenant, KIND_EDGE_SESSION,
                                                 [d.device_id for d in ordered])
         result = SealingSet(tenant, roster.version)

@@ -13,14 +13,6 @@ from gateway.store.db import Database
 
 __all__ = ["lock_states", "write_states"]
 
-# One transaction-scoped advisory lock per record, taken in record order (the subquery's order
-# is kept by OFFSET 0): it exists before the record does, so two writers about to create the
-# same record (an edge session a device never had) are ordered too, not only those that find
-# the row. Stream positions are drawn while these are held: per device, envelopes commit in
-# position order (migration v2).
-ADVISORY = """
-SELECT count(pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || k.id, 0)))
-FROM (SELECT id FROM unnest($3::text[]) AS id ORDER BY id OFFSET 0) AS k"""
 # Locked in record order, the order every writer uses.
 LOCK = """
 SELECT record_id, version, sealed FROM crypto_states
@@ -39,9 +31,9 @@ SET version = EXCLUDED.version, sealed = EXCLUDED.sealed, updated_at = now()"""
 
 async def lock_states(db: Database, tenant_id: str, kind: str,
                       record_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """``record_id -> (version, sealed)`` for the records that exist; every one of
-    ``record_ids`` (existing or not) is locked until the enclosing transaction ends."""
-    await db.fetchval(ADVISORY, tenant_id, kind, list(record_ids))
+    """``record_id -> (version, sealed)`` for the records that exist, locked until the
+    enclosing transaction ends (a record not created yet is not: edge sessions are ordered by
+    their device's lock, ``gateway.store.devices.lock_devices``)."""
     rows = await db.fetch(LOCK, tenant_id, kind, list(record_ids))
     return {row["record_id"]: (row["version"], bytes(row["sealed"])) for row in rows}
 

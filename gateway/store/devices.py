@@ -30,6 +30,7 @@ __all__ = [
     "get_device",
     "get_device_by_identity",
     "list_devices",
+    "lock_devices",
     "register_device",
     "retire_signed_prekeys",
     "revoke_device",
@@ -58,6 +59,17 @@ WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, device_
 REVOKE_DEVICE = """
 UPDATE devices SET revoked_at = now()
 WHERE tenant_id = $1 AND device_id = $2 AND revoked_at IS NULL"""
+# The sealing lock of a device: held (in device order, the order every writer uses) by every
+# transaction that draws stream positions for envelopes sealed to the device — the ingest, a
+# reply's copy, the edge's record of a reply, the edge opening a reply — so that a device's
+# envelopes commit in position order. A device row exists before its first edge session does:
+# the very first envelope of a new device is ordered too. NO KEY UPDATE does not wait for the
+# KEY SHARE locks of rows referencing the device.
+LOCK_DEVICES = """
+SELECT device_id FROM devices
+WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
+ORDER BY device_id
+FOR NO KEY UPDATE"""
 DELETE_PREKEYS_OF_DEVICE = """
 DELETE FROM one_time_prekeys WHERE tenant_id = $1 AND device_id = $2"""
 
@@ -156,6 +168,11 @@ async def register_device(db: Database, tenant_id: str, kind: DeviceKind,
     if not existing.active or existing.kind != kind:
         raise Conflict("identity key already registered")
     return existing, False
+
+
+async def lock_devices(db: Database, tenant_id: str, device_ids: Sequence[UUID]) -> None:
+    """Take the sealing locks of ``device_ids`` until the enclosing transaction ends."""
+    await db.execute(LOCK_DEVICES, tenant_id, list(device_ids))
 
 
 async def get_device(db: Database, tenant_id: str, device_id: UUID) -> DeviceRow | None:

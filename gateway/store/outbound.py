@@ -102,15 +102,15 @@ WITH conv AS (
     RETURNING seq
 )
 SELECT seq, pg_notify($10, $11) FROM stored"""
-# an envelope of the conversation that is not the record of a reply (a retried POST of a sent
-# reply finds its own record)
-ENVELOPE_EXISTS = """
-SELECT 1 FROM envelopes e
-WHERE e.tenant_id = $1 AND e.envelope_id = $2
-  AND NOT EXISTS (SELECT 1 FROM outbox o
-                  WHERE o.tenant_id = e.tenant_id AND o.envelope_id = e.envelope_id)"""
+# any envelope of the tenant with this id (a new reply must bring a fresh one)
+ENVELOPE_EXISTS = "SELECT 1 FROM envelopes WHERE tenant_id = $1 AND envelope_id = $2"
+# NO KEY UPDATE, as every writer of a conversation row takes it (an UPDATE of non-key columns,
+# the ingest upsert): it does not wait for the KEY SHARE lock an insert referencing the row
+# (an outbox row, an envelope) holds, so two transactions that each inserted such a row and
+# then lock the conversation do not deadlock.
 LOCK_CONVERSATION = """
-SELECT next_seq FROM conversations WHERE tenant_id = $1 AND conversation_id = $2 FOR UPDATE"""
+SELECT next_seq FROM conversations WHERE tenant_id = $1 AND conversation_id = $2
+FOR NO KEY UPDATE"""
 
 
 class ConversationTarget(msgspec.Struct, frozen=True, kw_only=True):
@@ -191,8 +191,8 @@ async def present_digests(db: Database, tenant_id: str, channel_id: str,
 
 
 async def envelope_exists(db: Database, tenant_id: str, envelope_id: UUID) -> bool:
-    """Whether an envelope other than a reply's record has this id (a reply must bring a
-    fresh one)."""
+    """Whether an envelope of the tenant has this id (check it before a new reply's copy is
+    stored: a reply must bring a fresh one)."""
     return await db.fetchval(ENVELOPE_EXISTS, tenant_id, envelope_id) is not None
 
 

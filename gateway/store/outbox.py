@@ -9,7 +9,8 @@ Life of a row::
                                     └──── fail ──► dead   (permanent, or attempts exhausted)
 
 * :func:`enqueue` is idempotent on (tenant, device, idempotency key): a retried POST returns the
-  first row and never creates a second send; the same key with a different payload is refused.
+  first row and never creates a second send; the same key with a different payload is refused,
+  and so is another key for an envelope id that already has a row (one send per reply).
 * :func:`claim` leases up to ``limit`` rows of one tenant with ``FOR UPDATE SKIP LOCKED`` — many
   workers, no row twice — and only the **head** of each conversation (no earlier row of that
   conversation still pending or leased), so replies leave in the order they were queued. An
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from gateway.errors import Conflict
@@ -40,6 +42,7 @@ __all__ = [
     "enqueue",
     "fail",
     "find_by_platform_message",
+    "renew",
     "retry",
 ]
 
@@ -82,6 +85,10 @@ RETURNING tenant_id, outbox_id, device_id, idempotency_key, conversation_id, cha
 COMPLETE = """
 UPDATE outbox SET status = 'sent', platform_message_digest = $4, error_code = NULL,
                   lease_owner = NULL, lease_until = NULL, updated_at = now()
+WHERE tenant_id = $1 AND outbox_id = $2 AND status = 'leased' AND lease_owner = $3"""
+# Just before the platform call: the lease runs for another lease_s from now, if still ours.
+RENEW = """
+UPDATE outbox SET lease_until = now() + make_interval(secs => $4)
 WHERE tenant_id = $1 AND outbox_id = $2 AND status = 'leased' AND lease_owner = $3"""
 RETRY = """
 UPDATE outbox
@@ -136,8 +143,11 @@ async def enqueue(db: Database, *, tenant_id: str, device_id: UUID, idempotency_
                   conversation_id: UUID, channel_id: str, envelope_id: UUID,
                   sealed: bytes) -> tuple[OutboxRow, bool]:
     """``(row, created)``; the same key again returns the first row (created False)."""
-    row = await db.fetchrow(INSERT, tenant_id, device_id, idempotency_key, conversation_id,
-                            channel_id, envelope_id, sealed)
+    try:
+        row = await db.fetchrow(INSERT, tenant_id, device_id, idempotency_key, conversation_id,
+                                channel_id, envelope_id, sealed)
+    except asyncpg.UniqueViolationError:  # outbox_envelope (migration v9), another key's row
+        raise Conflict("envelope_id is already used in this tenant") from None
     if row is not None:
         return OutboxRow(**row), True
     existing = await db.fetchrow(SELECT_BY_KEY, tenant_id, device_id, idempotency_key)
@@ -155,6 +165,12 @@ async def claim(db: Database, tenant_id: str, *, owner: str, limit: int = 16,
     """Lease up to ``limit`` sendable rows (heads of their conversations) for ``owner``."""
     rows = await db.fetch(CLAIM, tenant_id, limit, owner, lease_s)
     return sorted((OutboxRow(**row) for row in rows), key=lambda r: (r.created_at, r.outbox_id))
+
+
+async def renew(db: Database, row: OutboxRow, *, owner: str, lease_s: float) -> bool:
+    """Extend the lease to ``lease_s`` from now before the platform call (waits for rate
+    limits may have used it up); False if another worker holds the row: do not send."""
+    return await db.execute(RENEW, row.tenant_id, row.outbox_id, owner, lease_s) == "UPDATE 1"
 
 
 async def complete(db: Database, row: OutboxRow, *, owner: str,

@@ -24,7 +24,7 @@ __all__ = ["ThreadConflict", "ThreadMemberRow", "link", "thread_members", "threa
 LOCK_CONVERSATIONS = """
 SELECT conversation_id FROM conversations
 WHERE tenant_id = $1 AND conversation_id = ANY ($2::uuid[])
-ORDER BY conversation_id FOR UPDATE"""
+ORDER BY conversation_id FOR NO KEY UPDATE"""
 
 ACTIVE = """
 SELECT thread_id FROM thread_members

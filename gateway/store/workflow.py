@@ -39,7 +39,7 @@ WITH woke AS (
     FROM (SELECT conversation_id, snoozed_until FROM conversations
           WHERE tenant_id = $1 AND status = 'snoozed' AND snoozed_until <= now()
             AND ($2::uuid IS NULL OR conversation_id = $2)
-          ORDER BY conversation_id FOR UPDATE) AS due
+          ORDER BY conversation_id FOR NO KEY UPDATE) AS due
     WHERE c.tenant_id = $1 AND c.conversation_id = due.conversation_id
       AND c.status = 'snoozed'
     RETURNING c.conversation_id, due.snoozed_until)
@@ -85,7 +85,7 @@ LIMIT $9"""
 
 LOCK = """
 SELECT status, snoozed_until, assignee_device, assignee_agent, labels, priority
-FROM conversations WHERE tenant_id = $1 AND conversation_id = $2 FOR UPDATE"""
+FROM conversations WHERE tenant_id = $1 AND conversation_id = $2 FOR NO KEY UPDATE"""
 
 UPDATE = """
 UPDATE conversations

@@ -38,10 +38,11 @@ def with_channel(**channel: Any) -> dict[str, Any]:
 
 
 def test_the_egress_section_becomes_the_workers_settings() -> None:
-    config = parse_config({"egress": {"batch": 4, "poll_s": 0.2, "max_attempts": 3,
-                                      "rate_limits": {"whatsapp": [
-                                          {"scope": "account", "limit": 250, "per_s": 1.0},
-                                          {"scope": "recipient", "limit": 1, "per_s": 6.0}]}}})
+    config = parse_config({
+        "adapters": {"enabled": ["whatsapp"]},
+        "egress": {"batch": 4, "poll_s": 0.2, "max_attempts": 3, "rate_limits": {"whatsapp": [
+            {"scope": "account", "limit": 250, "per_s": 1.0},
+            {"scope": "recipient", "limit": 1, "per_s": 6.0}]}}})
     settings = egress_settings(config.egress)
     assert (settings.batch, settings.poll_s, settings.max_attempts) == (4, 0.2, 3)
     assert settings.rate_limits == {"whatsapp": (
@@ -72,6 +73,8 @@ def test_defaults_are_a_valid_config() -> None:
     ({"tenants": {"Acme!": {}}}, "`$.tenants.Acme!`"),
     ({"surprise": {}}, "`$`"),
     ({"egress": {"batch": 0}}, "`$.egress.batch`"),
+    ({"egress": {"lease_s": 10}}, "`$.egress.lease_s`"),
+    ({"egress": {"rate_limits": {"whatsap": []}}}, "`$`"),
     ({"egress": {"rate_limits": {"whatsapp": [{"scope": "galaxy", "limit": 1, "per_s": 1}]}}},
      "`$.egress.rate_limits[...][0].scope`"),
     ({"egress": {"rate_limits": {"whatsapp": [{"scope": "account", "limit": 1, "per_s": 0}]}}},

@@ -8,14 +8,15 @@ import tomllib
 import uuid
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from crypto import IdentityKeyPair
 from gateway.cli import main
 from gateway.config import parse_config
 from gateway.edge import EdgeKeys
-from gateway.roster_admin import load_admin_key
-from gateway.wire import WireError, verify_roster
+from gateway.roster_admin import build_roster, load_admin_key
+from gateway.wire import WireError, roster_signing_bytes, sign_roster, verify_roster
 
 
 def test_admin_create_then_sign_a_roster(tmp_path: Path,
@@ -47,6 +48,24 @@ def test_admin_create_then_sign_a_roster(tmp_path: Path,
     with pytest.raises(WireError):
         verify_roster(base64.b64decode(body["payload"]), base64.b64decode(body["signature"]),
                       admin.ed25519, "other-tenant")
+
+
+def test_roster_device_ids_have_one_spelling() -> None:
+    admin = IdentityKeyPair.generate()
+    device = uuid.uuid4()
+    identity, edge = IdentityKeyPair.generate().ed25519, IdentityKeyPair.generate().ed25519
+    # the admin tool writes the canonical spelling whatever it was given
+    roster = build_roster("acme", 1, edge, [(str(device).upper(), identity, "agent")])
+    assert roster.devices[0].device_id == str(device)
+    for spelling in (str(device).upper(), "{" + str(device) + "}", device.hex):
+        odd = msgspec.structs.replace(roster, devices=[msgspec.structs.replace(
+            roster.devices[0], device_id=spelling)])
+        with pytest.raises(WireError):
+            sign_roster(odd, admin)
+        payload = msgspec.msgpack.encode(odd)  # signed by hand, as another tool might
+        with pytest.raises(WireError):
+            verify_roster(payload, admin.sign(roster_signing_bytes(payload)), admin.ed25519,
+                          "acme")
 
 
 def test_a_malformed_device_spec_is_refused(tmp_path: Path) -> None:

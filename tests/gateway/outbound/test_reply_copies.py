@@ -5,6 +5,10 @@ what they know (author, conversation)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
+import msgspec
 import pytest
 
 from crypto import CryptoError, seal
@@ -13,7 +17,7 @@ from gateway.client import RequestFailed
 from gateway.client.device import DeviceError, PairChannel, Sealed
 from gateway.client.peers import peer_channels
 from gateway.client.replies import post_reply, post_sealed, seal_reply
-from gateway.envelope import encode_msgpack
+from gateway.envelope import Status, encode_msgpack
 from gateway.sandbox import LocalGateway
 from gateway.wire import EDGE_DEVICE, RosterDevice, reply_ad
 from tests.gateway.outbound.support import (
@@ -135,3 +139,80 @@ async def test_a_copy_moved_elsewhere_does_not_open(db_url: str) -> None:
 
 def _fields(item: Sealed) -> dict[str, object]:
     return {name: getattr(item, name) for name in Sealed.__slots__}
+
+
+async def test_concurrent_replies_to_one_conversation_all_land(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        first, second, reader = await agents(gw, fakes, 3)
+        await customer_writes(gw, fakes, "telegram")
+        (inbound,) = await receive(first, 1)
+        (seen_by_second,) = await receive(second, 1)
+        await receive(reader, 1)
+        roster = await first.roster()
+        sealed = []
+        for n, (device, item) in enumerate([(first, inbound), (second, seen_by_second)] * 4):
+            reply = reply_to(item, f"together {n}")
+            sealed.append((device, reply, await seal_reply(device.http, roster,
+                                                           item.conversation_id, reply)))
+        outs = await asyncio.gather(*(post_sealed(
+            device.http, inbound.conversation_id, reply.id, blob, idempotency_key=f"k{n}",
+            roster_version=roster.version) for n, (device, reply, blob) in enumerate(sealed)))
+        assert all(out.created for out in outs)
+        for out in outs:
+            assert (await wait_state(first, inbound.conversation_id, out.message_id)).state \
+                == "sent"
+        # the third device got every copy and every record, once, gap-free
+        got = await receive(reader, 2 * len(sealed))
+        seqs = [g.seq for g in got]
+        assert seqs == list(range(seqs[0], seqs[0] + len(got)))
+        assert sorted(texts_of(got)) == sorted(f"together {n}" for n in range(len(sealed)))
+
+
+async def test_an_envelope_id_is_one_reply_whatever_the_key(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "telegram")
+        (inbound,) = await receive(agent, 1)
+        reply = reply_to(inbound, "one reply")
+        roster = await agent.roster()
+        sealed = await seal_reply(agent.http, roster, inbound.conversation_id, reply)
+        out = await post_sealed(agent.http, inbound.conversation_id, reply.id, sealed,
+                                idempotency_key="first", roster_version=roster.version)
+        assert (await wait_state(agent, inbound.conversation_id, out.message_id)).state == "sent"
+        for blob in (sealed, await seal_reply(agent.http, roster, inbound.conversation_id,
+                                              reply)):
+            with pytest.raises(RequestFailed) as refused:
+                await post_sealed(agent.http, inbound.conversation_id, reply.id, blob,
+                                  idempotency_key="second", roster_version=roster.version)
+            assert refused.value.status == 409
+        assert await _stored(gw) == (1, 1)  # one row; its sent record
+        assert fakes.texts_received("telegram") == ["one reply"]
+
+
+async def test_a_device_cannot_pass_a_status_off_as_its_reply(db_url: str) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        agent, colleague = await agents(gw, fakes, 2)
+        await customer_writes(gw, fakes, "whatsapp")
+        (inbound,) = await receive(agent, 1)
+        await receive(colleague, 1)
+        forged = reply_to(inbound, "")
+        forged = msgspec.structs.replace(forged, content=Status(
+            status="sent", target="wamid.forged", correlation=str(uuid.uuid4())))
+        roster = await agent.roster()
+        sealed = await seal_reply(agent.http, roster, inbound.conversation_id, forged)
+        out = await post_sealed(agent.http, inbound.conversation_id, forged.id, sealed,
+                                idempotency_key="forged", roster_version=roster.version)
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert (done.state, done.error_code) == ("failed", "bad_reply")  # the edge refuses it
+        (copy,) = [item async for item in _frames(colleague, 1)]
+        assert copy.envelope is None and copy.error == "DeviceError"  # colleagues refuse it
+        assert fakes.texts_received("whatsapp") == []
+
+
+async def _frames(device: object, count: int):  # type: ignore[no-untyped-def]
+    """The next ``count`` stream items, opened or not."""
+    async with device.stream() as stream:  # type: ignore[attr-defined]
+        iterator = aiter(stream)
+        async with asyncio.timeout(10):
+            for _ in range(count):
+                yield await anext(iterator)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from adapters.capabilities import RateLimit as DeclaredLimit
 from adapters.testing.fake_graph import FakeGraphAPI
+from gateway.app_keys import DATABASE
 from gateway.client import DeviceClient
 from gateway.pipeline.egress import EgressSettings
 from gateway.sandbox import LocalGateway
@@ -129,6 +130,15 @@ async def test_a_rate_limit_seen_by_one_gateway_holds_the_other(
             while not graph.stamps:
                 await asyncio.sleep(0.01)
         assert graph.stamps[0][1] == 400  # gw saw the rate limit and held the account
+        # the hold is written (and the row deferred) before gw stops: the fake records the 400
+        # before gw has read the answer
+        db = gw.app[DATABASE]
+        async with asyncio.timeout(10):
+            while not await db.fetchval(
+                    "SELECT count(*) FROM send_buckets WHERE blocked_until > now()"):
+                await asyncio.sleep(0.01)
+            while await db.fetchval("SELECT count(*) FROM outbox WHERE status = 'leased'"):
+                await asyncio.sleep(0.01)
         # now only the other gateway sends: it must wait for the hold it never saw
         await egress(gw).stop()
         waits: list[float] = []

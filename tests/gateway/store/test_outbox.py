@@ -128,6 +128,20 @@ async def test_an_expired_lease_is_claimed_again_and_the_old_owner_is_locked_out
     assert await outbox.find_by_platform_message(world.db, "globex", "acme-wa", digest) is None
 
 
+async def test_a_renewed_lease_outlasts_its_claim_and_a_lost_one_is_not_renewed(
+        world: World) -> None:
+    await world.enqueue()
+    [row] = await outbox.claim(world.db, TENANT, owner="slow", lease_s=0.2)
+    assert await outbox.renew(world.db, row, owner="slow", lease_s=60.0)
+    await asyncio.sleep(0.3)  # the claim's lease would have run out by now
+    assert await outbox.claim(world.db, TENANT, owner="other") == []
+    # a lease that ran out and was taken over is not ours to renew (nor to send on)
+    await world.db.execute("UPDATE outbox SET lease_until = now() - interval '1 s'")
+    [taken] = await outbox.claim(world.db, TENANT, owner="other")
+    assert not await outbox.renew(world.db, row, owner="slow", lease_s=60.0)
+    assert await outbox.renew(world.db, taken, owner="other", lease_s=60.0)
+
+
 async def test_retry_waits_for_its_back_off_then_dead_letters(world: World) -> None:
     await world.enqueue()
     [row] = await outbox.claim(world.db, TENANT, owner="w")

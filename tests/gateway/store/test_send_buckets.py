@@ -16,7 +16,12 @@ from gateway.store.send_buckets import Bucket
 
 TENANT = "acme"
 SLOW = 0.001  # tokens per second: nothing refills during a test unless aged
-NEAR = 0.05  # seconds of real time a few statements may take
+NEAR = 0.5  # seconds of real time a few statements may take (2 loaded cores in CI)
+
+
+def waited(got: float, expected: float) -> bool:
+    """``got`` is ``expected`` minus the real time that passed since (never more)."""
+    return expected - NEAR < got <= expected + 1e-3
 
 
 @pytest.fixture
@@ -71,13 +76,11 @@ async def test_the_wait_is_the_deficit_over_the_rate_of_the_slowest_bucket(db: D
         other = Bucket(f"recipient:acme-wa:0{n}:1per6", 1.0, 1 / 6)
         assert await send_buckets.take(db, TENANT, [account, other]) == 0.0
     # the account is empty: a third of a second to its next token
-    assert await send_buckets.take(db, TENANT, [account, recipient]) == pytest.approx(
-        1 / 3, abs=NEAR)
+    assert waited(await send_buckets.take(db, TENANT, [account, recipient]), 1 / 3)
     await age(db, 1.0)
     assert await send_buckets.take(db, TENANT, [account, recipient]) == 0.0
     # now the recipient is the slower one: six seconds for its next token
-    assert await send_buckets.take(db, TENANT, [account, recipient]) == pytest.approx(
-        6.0, abs=NEAR)
+    assert waited(await send_buckets.take(db, TENANT, [account, recipient]), 6.0)
 
 
 async def test_buckets_refill_with_elapsed_time_up_to_their_capacity(db: Database) -> None:
@@ -110,13 +113,12 @@ async def test_a_block_holds_every_caller_and_keeps_the_tokens(
     await send_buckets.block(other_pool, TENANT, [account, Bucket(
         "user:acme-wa:15per900", 15.0, 15 / 900)], 2.0)
     for caller in (db, other_pool):
-        assert await send_buckets.take(caller, TENANT, [account, fresh]) == pytest.approx(
-            2.0, abs=NEAR)
+        assert waited(await send_buckets.take(caller, TENANT, [account, fresh]), 2.0)
     assert await send_buckets.take(db, TENANT, [recipient]) == 0.0  # not blocked
     assert await tokens(db, account.key) == pytest.approx(79.0, abs=0.5)
     # a shorter block never shortens a longer one
     await send_buckets.block(db, TENANT, [account], 0.5)
-    assert await send_buckets.take(db, TENANT, [account]) == pytest.approx(2.0, abs=NEAR)
+    assert waited(await send_buckets.take(db, TENANT, [account]), 2.0)
     await age(db, 2.0)
     assert await send_buckets.take(other_pool, TENANT, [account, fresh]) == 0.0
 
