@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import pytest
 
 from gateway.errors import Conflict
-from gateway.store import outbox
+from gateway.store import outbound, outbox
 from gateway.store.db import Database
+from gateway.store.sent_replies import sent_replies
 
 TENANT = "acme"
 
@@ -163,3 +164,29 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
     assert all(0 <= d <= min(60, 2 ** (n - 1)) for n, d in enumerate(delays, start=1))
     assert max(outbox.backoff_delay(20, cap_s=60, rng=rng) for _ in range(200)) <= 60
     assert max(outbox.backoff_delay(20, cap_s=60, rng=rng) for _ in range(200)) > 30
+
+
+async def test_sent_replies_include_a_send_that_returned_but_has_not_committed(
+        world: World) -> None:
+    digest = await world.db.fetchval(
+        "SELECT handle_digest FROM conversations WHERE conversation_id = $1",
+        world.conversations[0])
+    done, returned, queued = [await world.enqueue() for _ in range(3)]
+    rows = {r.outbox_id: r for r in await outbox.claim(world.db, TENANT, owner="w", limit=1)}
+    assert set(rows) == {done.outbox_id}  # the head of the conversation only
+    await outbound.set_outcome(world.db, rows[done.outbox_id], b"outcome-1")
+    assert await outbox.complete(world.db, rows[done.outbox_id], owner="w",
+                                 platform_message_digest=None)
+    [second] = await outbox.claim(world.db, TENANT, owner="w")
+    await outbound.set_outcome(world.db, second, b"outcome-2")  # returned, not yet complete
+    found = await sent_replies(world.db, TENANT, "acme-wa", bytes(digest), limit=10)
+    assert [r.outbox_id for r in found] == [returned.outbox_id, done.outbox_id]
+    assert [r.outcome_sealed for r in found] == [b"outcome-2", b"outcome-1"]
+    assert queued.outbox_id not in {r.outbox_id for r in found}  # not sent yet
+    # leased and in its platform call (no outcome yet): not a sent reply either
+    await world.db.execute("UPDATE outbox SET outcome_sealed = NULL WHERE outbox_id = $1",
+                           returned.outbox_id)
+    found = await sent_replies(world.db, TENANT, "acme-wa", bytes(digest), limit=10)
+    assert [r.outbox_id for r in found] == [done.outbox_id]
+    assert await sent_replies(world.db, TENANT, "acme-wa", secrets.token_bytes(32),
+                              limit=10) == []
