@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from adapters.errors import HandshakeRefused, PayloadInvalid, Permanent, Retryable
+from adapters.errors import HandshakeRefused, Permanent, Retryable
 from adapters.sdk import (
     SDK_VERSION,
     Account,
@@ -244,8 +244,8 @@ def parse_send_response(status: int, headers: Mapping[str, str], body: bytes) ->
     try:
         parsed = msgspec.json.decode(body, type=_SendResponse)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        # 2xx means Meta accepted it; retrying could send it twice.
-        raise Permanent("unreadable success response", platform_status=status) from None
+        # 2xx means Meta accepted it: not a failure, and retrying could send it twice
+        return SendResult(status="unconfirmed")
     if parsed.error is not None:
         raise _error_from(status, headers, body)
     if parsed.messages:
@@ -258,4 +258,4 @@ def parse_send_response(status: int, headers: Mapping[str, str], body: bytes) ->
         )
     if parsed.success:
         return SendResult(status="accepted")
-    raise PayloadInvalid("send response has neither messages nor success")
+    return SendResult(status="unconfirmed")  # a 2xx without a message id: accepted, unnamed

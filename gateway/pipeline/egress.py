@@ -47,6 +47,7 @@ from prometheus_client import CollectorRegistry, Counter
 from adapters.capabilities import WINDOW_EXEMPT_KINDS, RateLimit
 from adapters.errors import (
     AccountConfigError,
+    AdapterError,
     AuthExpired,
     Permanent,
     RateLimited,
@@ -268,6 +269,11 @@ class Egress:
         except (WindowClosed, AuthExpired, Refused, Permanent, SendError) as exc:
             await self._finish_failed(row, None, failure(exc, suggested_template(
                 route.adapter.capabilities, route.account.settings)))
+            return
+        except AdapterError as exc:  # the adapter could not build the call or read the answer
+            # (the call may have been made: another attempt could send it twice)
+            await self._finish_failed(row, None, Outcome(
+                state="failed", code="adapter_error", reason=exc.reason))
             return
         self.sent += 1
         await self._finish_sent(row, route, envelope, result.platform_message_id,

@@ -202,8 +202,10 @@ def test_success_statuses_and_odd_bodies() -> None:
     wa = adapter()
     held = b'{"messages":[{"id":"wamid.H","message_status":"held_for_quality_assessment"}]}'
     assert wa.parse_send_response(200, {}, held).status == "held_for_quality_assessment"
-    with pytest.raises(Permanent, match="unreadable"):
-        wa.parse_send_response(200, {}, b"<html>")
+    # a 2xx is an accepted send, even unreadable: never a failure (a retry would send twice)
+    for odd in (b"<html>", b"{}", b'{"messages":[]}'):
+        answer = wa.parse_send_response(200, {}, odd)
+        assert (answer.status, answer.platform_message_id) == ("unconfirmed", None)
     with pytest.raises(Retryable) as info:
         wa.parse_send_response(502, {}, b"<html>bad gateway</html>")
     assert info.value.platform_status == 502

@@ -4,11 +4,14 @@ token fails clearly, and every failure reaches the devices as a failed status.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import msgspec
 import pytest
 
+from adapters.errors import PayloadInvalid
+from gateway.api.context import CHANNELS
 from gateway.app_keys import DATABASE
 from gateway.client import RequestFailed
 from gateway.client.replies import post_sealed, seal_reply
@@ -191,3 +194,24 @@ async def test_a_reply_must_bring_a_fresh_envelope_id(db_url: str) -> None:
             await send_reply(agent, inbound, reused)
         assert conflict.value.status == 409
         assert fakes.texts_received("telegram") == []
+
+
+async def test_an_answer_the_adapter_cannot_read_fails_once_and_is_not_resent(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with outbound_gateway(db_url) as (gw, fakes, _):
+        (agent,) = await agents(gw, fakes)
+        await customer_writes(gw, fakes, "telegram")
+        (inbound,) = await receive(agent, 1)
+        adapter = gw.app[CHANNELS]["demo-telegram"].adapter
+
+        def unreadable(*_args: object) -> object:
+            raise PayloadInvalid("answer does not parse")
+
+        monkeypatch.setattr(adapter, "parse_send_response", unreadable)
+        out = await send_reply(agent, inbound, reply_to(inbound, "sent, unreadable answer"))
+        done = await wait_state(agent, inbound.conversation_id, out.message_id)
+        assert (done.state, done.error_code, done.attempts) == ("failed", "adapter_error", 1)
+        assert done.reason == "answer does not parse"
+        # the platform did get it once; nothing tries again
+        await asyncio.sleep(0.3)
+        assert fakes.texts_received("telegram") == ["sent, unreadable answer"]
