@@ -7,7 +7,8 @@ bounded in count and time. The phases, in order:
 
 1. **frames** — one roster device connected on the WebSocket; signed webhooks paced at
    ``--frame-rate`` (default 1,000/s); for each, the time from the webhook's send to the
-   device having the frame opened (decrypted) — the latency an agent sees;
+   device having the frame opened (decrypted) — the latency an agent sees; then ``ANALYZE``
+   (the run's conversations exist now: steady-state plans, as after autovacuum's first pass);
 2. **ingest** — rounds alternating the bare handler and the gateway, each the same closed loop
    (``--concurrency`` connections posting the same kind of signed webhooks): answers per
    second and the latency of each 2xx. The gateway answers 2xx only after the envelopes,
@@ -181,6 +182,23 @@ async def _ingest(runs: _Runs, settings: Settings) -> dict[str, list[RoundResult
     return rounds
 
 
+async def _analyze(database_url: str) -> None:
+    """``ANALYZE`` once the frame phase has created the run's conversations, as autovacuum
+    does on a live system within its first minute. Without it the plans Postgres backends
+    cached while ``conversations`` was nearly empty (a sequential scan in every foreign-key
+    check on ``envelopes`` and in the workflow trigger) stay in the pooled connections for the
+    whole run, and whether the batcher's connection has them decides the result (the run-to-run
+    bimodal Postgres cost in BENCHMARKS.md). ANALYZE invalidates those plans in every session."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    _progress("postgres: ANALYZE after the frame phase (fresh statistics, cached plans dropped)")
+
+
 async def _scrape(base_url: str) -> dict[str, float]:
     """The gateway's own counters (``/metrics``): batches, envelopes, seal time."""
     async with aiohttp.ClientSession() as session, session.get(base_url + "/metrics") as answer:
@@ -195,6 +213,7 @@ async def _bench(settings: Settings, database_url: str | None,
     async with bench_environment(database_url, _progress) as env:
         runs = _Runs(env, settings)
         frames = await _frames(runs, settings)
+        await _analyze(env.database_url)
         before = await _scrape(env.gateway.url)
         sampler = Sampler(env.gateway.proc.pid, profile) if profile else None
         if sampler is not None:
