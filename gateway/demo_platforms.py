@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from adapters.testing.fake_graph import FakeGraphAPI
+from adapters.testing.fake_platform import adapter_options
 from adapters.testing.fake_server import FakeServer
 from adapters.testing.fake_telegram import FakeTelegramAPI
 from adapters.testing.fake_x import FakeXAPI
@@ -74,10 +75,7 @@ class FakePlatforms:
 
     def options(self) -> dict[str, dict[str, str]]:
         """``adapters.options``: each adapter's API base URL, pointing at its fake."""
-        graph = self.graph.url
-        return {"whatsapp": {"api_base": graph}, "messenger": {"graph_url": graph},
-                "instagram": {"graph_url": graph, "instagram_graph_url": graph},
-                "x": {"api_base": self.x.url}, "telegram": {"api_base": self.telegram.url}}
+        return adapter_options(self.graph, self.x, self.telegram)
 
     def configure(self, config: Config) -> Config:
         """``config`` with the adapters pointed at the fakes."""

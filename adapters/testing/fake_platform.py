@@ -8,7 +8,7 @@
 
 Every fake binds to 127.0.0.1 only, records what it accepted in ``requests``, enforces its
 platform's rate limits with token buckets, and can be told to fail the next calls
-(``fail_next(503)``).
+(``fail_next(503)``). :func:`adapter_options` points the built-in adapters at them.
 """
 
 from adapters.testing.fake_graph import FakeGraphAPI
@@ -41,6 +41,16 @@ __all__ = [
     "TokenBucket",
     "WebhookStyle",
     "X",
+    "adapter_options",
     "deliver_webhooks",
     "x_crc_check",
 ]
+
+
+def adapter_options(graph: FakeGraphAPI, x: FakeXAPI,
+                    telegram: FakeTelegramAPI) -> dict[str, dict[str, str]]:
+    """The gateway's ``adapters.options`` that send the five built-in adapters' API calls to
+    these (started) fakes."""
+    return {"whatsapp": {"api_base": graph.url}, "messenger": {"graph_url": graph.url},
+            "instagram": {"graph_url": graph.url, "instagram_graph_url": graph.url},
+            "x": {"api_base": x.url}, "telegram": {"api_base": telegram.url}}

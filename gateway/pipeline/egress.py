@@ -345,13 +345,12 @@ class Egress:
         roster = await self.pipeline.ingestor.roster(row.tenant_id)
         sessions = self.pipeline.sessions
         used: list[SealingSet] = []
-        stored = False
         try:
             async with self.db.transaction():
                 if not await final():
                     raise _LeaseLost
                 if record is not None and roster is not None:
-                    stored = await self._try_record(row, record, roster, used)
+                    await self._try_record(row, record, roster, used)
         except _LeaseLost:
             sessions.discard(used)
             log.warning("egress_lease_lost", outbox_id=str(row.outbox_id))
@@ -362,13 +361,13 @@ class Egress:
         sessions.committed(used)
         if used:
             self.pipeline.hub.wake([row.tenant_id])
-        elif record is not None and not stored and roster is None:
+        elif record is not None and roster is None:
             log.warning("egress_record_skipped", outbox_id=str(row.outbox_id), reason="roster")
         await outbound.forget_reply(self.db, row)
         return True
 
     async def _try_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
-                          used: list[SealingSet]) -> bool:
+                          used: list[SealingSet]) -> None:
         """The record in a savepoint: if it cannot be stored, the row's final state still
         commits (a send that happened must never be repeated for want of its record)."""
         attempt: list[SealingSet] = []
@@ -379,9 +378,8 @@ class Egress:
             self.pipeline.sessions.discard(attempt)
             log.error("egress_record_failed", outbox_id=str(row.outbox_id),
                       error=type(exc).__name__)
-            return False
+            return
         used.extend(attempt)
-        return True
 
     async def _store_record(self, row: OutboxRow, envelope: Envelope, roster: Roster,
                             used: list[SealingSet]) -> None:

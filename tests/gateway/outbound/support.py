@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from adapters.testing.fake_graph import FakeGraphAPI
+from adapters.testing.fake_platform import adapter_options
 from adapters.testing.fake_server import RateLimit
 from adapters.testing.fake_telegram import FakeTelegramAPI
 from adapters.testing.fake_x import FakeXAPI
@@ -95,11 +96,8 @@ async def outbound_gateway(db_url: str, *, settings: EgressSettings = FAST,
                                per_chat=UNLIMITED, per_group=UNLIMITED, overall=UNLIMITED)
     for fake in (graph, x, telegram):
         await fake.start()
-    options = {"whatsapp": {"api_base": graph.url}, "messenger": {"graph_url": graph.url},
-               "instagram": {"graph_url": graph.url, "instagram_graph_url": graph.url},
-               "x": {"api_base": x.url}, "telegram": {"api_base": telegram.url}}
-    config = msgspec.structs.replace(
-        config, adapters=msgspec.structs.replace(config.adapters, options=options))
+    config = msgspec.structs.replace(config, adapters=msgspec.structs.replace(
+        config.adapters, options=adapter_options(graph, x, telegram)))
     gw = await LocalGateway.start(config=config, admin_keys=admin_keys)
     other = (await LocalGateway.start(config=config, admin_keys=admin_keys)
              if second else None)
